@@ -1,0 +1,97 @@
+"""Quality Month quiz platform: the application factory."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from quizapp import config as config_module
+from quizapp.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: configuration, extensions, blueprints, commands. Wiring only."""
+    app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None,
+                instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(config_module.from_environment(app.instance_path))
+    if config:
+        app.config.update(config)
+
+    db.init_app(app)
+    migrate.init_app(
+        app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
+        render_as_batch=True, compare_type=True,
+    )
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    from quizapp import i18n, web
+
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+    with app.app_context():
+        _configure_sqlite(app)
+
+    _register_models()
+    _register_blueprints(app)
+    from quizapp.errors import register_error_handlers
+
+    register_error_handlers(app)
+    web.init_app(app)
+    return app
+
+
+def _register_models() -> None:
+    # Imported for their side effect of declaring tables on db.metadata.
+    from quizapp.auth import models as _auth  # noqa: F401
+    from quizapp.banks import models as _banks  # noqa: F401
+    from quizapp.competitions import models as _competitions  # noqa: F401
+    from quizapp.play import models as _play  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from quizapp.api.routes import bp as api_bp
+    from quizapp.auth.cli import user_cli
+    from quizapp.auth.routes import bp as auth_bp
+    from quizapp.banks.cli import bank_cli
+    from quizapp.banks.routes import bp as banks_bp
+    from quizapp.competitions.cli import competition_cli, demo_command, event_cli
+    from quizapp.competitions.routes import bp as competitions_bp
+    from quizapp.leaderboards.routes import bp as leaderboards_bp
+    from quizapp.play.cli import attempts_cli
+    from quizapp.play.routes import bp as play_bp
+
+    for bp in (auth_bp, banks_bp, competitions_bp, play_bp, leaderboards_bp, api_bp):
+        app.register_blueprint(bp)
+    csrf.exempt(api_bp)
+    for group in (user_cli, bank_cli, competition_cli, event_cli, attempts_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(demo_command)
+
+
+def _configure_sqlite(app: Flask) -> None:
+    """WAL, a busy timeout and foreign keys for SQLite; write transactions start
+    with BEGIN IMMEDIATE so that concurrent writers queue on the busy timeout
+    instead of failing with "database is locked" when a read turns into a write."""
+    engine = db.engine
+    if engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    timeout_ms = app.config["SQLITE_BUSY_TIMEOUT_MS"]
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,87 @@
+"""JSON API v1 for phones, mini-programs and event screens (see shared/API.md)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from quizapp.api.openapi import spec
+from quizapp.dbtypes import utcnow
+from quizapp.errors import DomainError
+from quizapp.leaderboards import screen
+from quizapp.play import presenters, services
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class BadJson(DomainError):
+    status, code = 400, "bad_json"
+
+
+def _body() -> dict:
+    data = request.get_json(silent=True, force=True)
+    if not isinstance(data, dict):
+        raise BadJson("The request body must be a JSON object.")
+    return data
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(spec())
+
+
+@bp.get("/events/<token>")
+def event(token: str):
+    event = services.event_by_join_token(token)
+    return jsonify(screen.event_info(event, utcnow()))
+
+
+@bp.post("/events/<token>/attempts")
+def join(token: str):
+    data = _body()
+    now = utcnow()
+    attempt, created = services.join(
+        token, name=data.get("name"), phone=data.get("phone"),
+        unit_id=data.get("unit_id"), unit_name=data.get("unit_name"), now=now,
+    )
+    return jsonify({"attempt": presenters.attempt_payload(attempt, now)}), 201 if created else 200
+
+
+@bp.get("/attempts/<token>")
+def attempt(token: str):
+    now = utcnow()
+    attempt = services.attempt_by_token(token)
+    services.finalize_if_overdue(attempt, now)
+    body = {"attempt": presenters.attempt_payload(attempt, now)}
+    if attempt.status != "active":
+        body["result"] = presenters.result_payload(attempt, now)
+    return jsonify(body)
+
+
+@bp.put("/attempts/<token>/answers/<int:position>")
+def answer(token: str, position: int):
+    data = _body()
+    choice = services.save_answer(token, position, data.get("choice"), utcnow())
+    return jsonify({"saved": True, "position": position, "choice": choice})
+
+
+@bp.post("/attempts/<token>/submit")
+def submit(token: str):
+    now = utcnow()
+    attempt = services.submit(token, now)
+    return jsonify({"result": presenters.result_payload(attempt, now)})
+
+
+@bp.post("/attempts/<token>/focus-loss")
+def focus_loss(token: str):
+    services.record_focus_loss(token)
+    return jsonify({"recorded": True})
+
+
+@bp.get("/screens/<token>")
+def screen_data(token: str):
+    data, etag = screen.screen_payload(token, utcnow())
+    if request.if_none_match.contains(etag):
+        return "", 304, {"ETag": f'"{etag}"'}
+    response = jsonify(data)
+    response.set_etag(etag)
+    return response

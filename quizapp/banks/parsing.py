@@ -1,0 +1,323 @@
+"""Parse an uploaded question bank (.xlsx or .csv) into validated questions.
+
+The layout (any column order, Chinese or English headers, several notations for
+types, answers and difficulty) is described in ``/work/shared/API.md``, "Import
+layout". A file that cannot be used at all raises :class:`ImportFileError`;
+problems in single rows are collected as :class:`RowError`, all of them in one
+pass. Rows are numbered as the spreadsheet shows them: the header is row 1, the
+first question row 2. Columns are named by the header text the organiser wrote.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+import warnings
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import defusedxml
+import openpyxl
+from openpyxl.utils import get_column_letter
+
+from quizapp.banks import _cells
+from quizapp.banks._cells import LETTERS, QUESTION_TYPES, fingerprint, parse_answer
+
+# openpyxl already parses with defusedxml when it is installed; defusing the
+# stdlib as well covers any other XML parsing in this process.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    defusedxml.defuse_stdlib()
+
+__all__ = [
+    "MAX_OPTIONS", "QUESTION_TYPES", "ImportFileError", "ParseResult", "ParsedQuestion",
+    "RowError", "fingerprint", "parse_answer", "parse_csv_bytes", "parse_rows",
+    "parse_upload", "parse_xlsx_bytes"
+]  # fmt: skip
+
+MAX_OPTIONS = len(LETTERS)
+MAX_MEMBERS = 1000  # parts of an xlsx archive
+MAX_RATIO = 200  # compression ratio of a part larger than 1 MB
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, or an encrypted .xlsx
+_DTD_MARKERS = tuple(
+    marker.encode(encoding)
+    for marker in ("<!DOCTYPE", "<!ENTITY")
+    for encoding in ("ascii", "utf-16-le", "utf-16-be")
+)
+
+
+class ImportFileError(Exception):
+    """The whole file is unusable; ``message`` is a lazy string for the organiser."""
+
+    def __init__(self, message: object):
+        super().__init__(message)
+        self.message = message
+
+    @classmethod
+    def of(cls, code: str, **values: object) -> ImportFileError:
+        return cls(_cells.lazy_message(code, **values))
+
+
+class RowError(NamedTuple):
+    row: int  # as the spreadsheet shows it
+    column: str | None  # the header text as the organiser wrote it
+    message: str
+
+
+@dataclass(frozen=True)
+class ParsedQuestion:
+    row: int
+    type: str
+    stem: str
+    options: tuple[str, ...]
+    answer: str
+    explanation: str
+    category: str
+    difficulty: int
+    source: str
+    fingerprint: str
+
+
+@dataclass
+class ParseResult:
+    questions: list[ParsedQuestion] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    total_rows: int = 0  # question rows read (empty rows not counted)
+
+
+def parse_upload(data: bytes, filename: str, *, max_rows: int = 5000) -> ParseResult:
+    """Parse an upload by its extension, .xlsx or .csv in any case.
+
+    Raises ImportFileError for other extensions, for .xls, and for content that
+    does not match the extension (a PDF or CSV named .xlsx, a workbook named .csv).
+    """
+    extension = os.path.splitext((filename or "").strip())[1].lower()
+    if extension == ".csv":
+        return parse_csv_bytes(data, max_rows=max_rows)
+    if extension == ".xlsx":
+        return parse_xlsx_bytes(data, max_rows=max_rows)
+    if extension == ".xls":
+        raise ImportFileError.of("xls")
+    raise ImportFileError.of("bad_extension", name=filename)
+
+
+def parse_csv_bytes(data: bytes, *, max_rows: int = 5000) -> ParseResult:
+    """Parse CSV (UTF-8 with or without BOM, or GB18030; comma, semicolon or tab).
+
+    Raises ImportFileError for binary or undecodable content, unreadable lines,
+    and everything parse_rows refuses.
+    """
+    _refuse_foreign(data, expected="csv")
+    text = _decode_csv(data)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
+    return parse_rows(_csv_records(reader), max_rows=max_rows)
+
+
+def parse_xlsx_bytes(
+    data: bytes, *, max_rows: int = 5000, max_uncompressed: int = 50 * 1024 * 1024
+) -> ParseResult:
+    """Parse the first sheet of an .xlsx workbook.
+
+    The archive is checked (total size, compression ratio, number of parts, DTDs)
+    before openpyxl sees it. Raises ImportFileError for anything unsafe or unreadable,
+    and everything parse_rows refuses.
+    """
+    rows = _xlsx_rows(data, max_uncompressed=max_uncompressed)
+    return parse_rows(rows, max_rows=max_rows)
+
+
+def parse_rows(rows: Iterable[Sequence[object]], *, max_rows: int = 5000) -> ParseResult:
+    """Validate rows of cells, the first being the header; reads ``rows`` lazily.
+
+    Raises ImportFileError for no rows at all, a header without 题型, 题干 or 答案,
+    a header naming one field twice, and more than ``max_rows`` question rows.
+    """
+    iterator = iter(rows)
+    header = next(iterator, None)
+    if header is None:
+        raise ImportFileError.of("empty_file")
+    columns = _read_header(header)
+    result = ParseResult()
+    seen: dict[str, int] = {}
+    for row, cells in enumerate(iterator, start=2):
+        values = {
+            name: _cells.cell_text(cells[index]) if index < len(cells) else ""
+            for name, (index, _text) in columns.items()
+        }
+        if not any(values.values()):  # also rows filled only in ignored columns
+            continue
+        result.total_rows += 1
+        if result.total_rows > max_rows:
+            raise ImportFileError.of("too_many_rows", limit=max_rows)
+        question, errors = _parse_row(row, values, columns)
+        if question is not None and question.fingerprint in seen:
+            message = _cells.message("duplicate", other=seen[question.fingerprint])
+            errors.append(_row_error(row, columns, "stem", message))
+        elif question is not None:
+            seen[question.fingerprint] = row
+            result.questions.append(question)
+        result.errors.extend(errors)
+    return result
+
+
+def _read_header(header: Sequence[object]) -> dict[str, tuple[int, str]]:
+    """Field -> (column index, header text)."""
+    columns: dict[str, tuple[int, str]] = {}
+    for index, value in enumerate(header):
+        text = _cells.cell_text(value)
+        name = _cells.HEADER_LOOKUP.get(_cells.key(text).strip("*"))  # "*题干": required
+        if name in columns:
+            first_index, first_text = columns[name]
+            raise ImportFileError.of(
+                "duplicate_header", first=first_text, a=get_column_letter(first_index + 1),
+                second=text, b=get_column_letter(index + 1),
+            )  # fmt: skip
+        if name is not None:
+            columns[name] = (index, text)
+    labels = _cells.FIELD_LABELS
+    missing = [labels[name] for name in _cells.REQUIRED_FIELDS if name not in columns]
+    if missing:
+        raise ImportFileError.of("missing_header", names=", ".join(missing))
+    return columns
+
+
+def _row_error(row: int, columns: dict, name: str, message: str) -> RowError:
+    return RowError(row, columns[name][1] if name in columns else None, message)
+
+
+def _parse_row(
+    row: int, values: dict[str, str], columns: dict[str, tuple[int, str]]
+) -> tuple[ParsedQuestion | None, list[RowError]]:
+    errors: list[RowError] = []
+    fields = _cells.check_row(
+        values,
+        lambda name, message: errors.append(_row_error(row, columns, name, message)),
+    )
+    if errors:
+        return None, errors
+    stem, options = values["stem"], fields["options"]
+    question = ParsedQuestion(
+        row=row, type=fields["type"], stem=stem, options=options, answer=fields["answer"],
+        explanation=values.get("explanation", ""), category=values.get("category", ""),
+        difficulty=fields["difficulty"], source=values.get("source", ""),
+        fingerprint=fingerprint(fields["type"], stem, options),
+    )  # fmt: skip
+    return question, errors
+
+
+# --- reading the bytes -------------------------------------------------------
+
+
+def _refuse_foreign(data: bytes, *, expected: str) -> None:
+    """Refuse content that is plainly another kind of file than ``expected``."""
+    if data.startswith(_OLE_MAGIC):
+        raise ImportFileError.of("xls")
+    if b"%PDF-" in data[:1024]:
+        raise ImportFileError.of("pdf")
+    if expected == "csv" and data.startswith(_ZIP_MAGIC):
+        raise ImportFileError.of("xlsx_as_csv")
+    if expected == "xlsx" and not data.startswith(_ZIP_MAGIC):
+        raise ImportFileError.of("not_xlsx")
+
+
+def _decode_csv(data: bytes) -> str:
+    if not data.strip():
+        raise ImportFileError.of("empty_file")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:  # Excel's "Unicode Text" export, renamed
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ImportFileError.of("utf16") from exc
+    if b"\x00" in data:
+        raise ImportFileError.of("binary")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as utf8_error:
+        try:
+            return data.decode("gb18030")
+        except UnicodeDecodeError as gb_error:
+            # The encoding that got further is the one the file was meant to be in.
+            at = max(utf8_error.start, gb_error.start)
+            line = data.count(b"\n", 0, at) + 1
+            raise ImportFileError.of("encoding", line=line, byte=f"{data[at]:02X}") from None
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The most frequent of , ; and tab in the first non-blank line (the header)."""
+    first = next((line for line in text[:65536].splitlines() if line.strip()), "")
+    first = re.sub(r'"[^"]*"', "", first)
+    return max(",;\t", key=first.count)  # a tie, or none at all: the comma
+
+
+def _csv_records(reader) -> Iterator[list[str]]:
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise ImportFileError.of("csv_line", line=reader.line_num, reason=str(exc)) from exc
+
+
+def _check_archive(archive: zipfile.ZipFile, max_uncompressed: int) -> None:
+    """Refuse zip bombs, odd archives and XML with a DTD before openpyxl reads anything.
+
+    Declared sizes are a safe bound: zipfile never returns more bytes than a member
+    declares (it fails on the CRC instead).
+    """
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise ImportFileError.of("too_many_parts")
+    if sum(member.file_size for member in members) > max_uncompressed:
+        raise ImportFileError.of("too_big", limit=max_uncompressed // (1024 * 1024))
+    for member in members:
+        if member.file_size > 1024 * 1024 and member.file_size > MAX_RATIO * max(
+            member.compress_size, 1
+        ):
+            raise ImportFileError.of("compressed")
+        if member.flag_bits & 0x1 or member.compress_type not in (
+            0,
+            zipfile.ZIP_DEFLATED,
+        ):
+            raise ImportFileError.of("packed")
+        if member.filename.lower().endswith((".xml", ".rels", ".vml")):
+            with archive.open(member) as part:
+                head = part.read(4096)
+            if any(marker in head for marker in _DTD_MARKERS):
+                raise ImportFileError.of("dtd")
+
+
+def _xlsx_rows(data: bytes, *, max_uncompressed: int) -> Iterator[tuple]:
+    """Values of the first sheet's rows from row 1 on (missing rows come as ())."""
+    _refuse_foreign(data, expected="xlsx")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            _check_archive(archive, max_uncompressed)
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+        RuntimeError,
+    ) as exc:
+        raise ImportFileError.of("unreadable") from exc
+    # openpyxl raises all kinds of exceptions on damaged or hostile files (KeyError,
+    # InvalidFileException, TypeError, defusedxml's errors...), which all mean the
+    # same to the organiser. The consumer's exceptions never enter this generator.
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:
+        raise ImportFileError.of("unreadable") from exc
+    try:
+        sheet = workbook.worksheets[0]
+        sheet.reset_dimensions()  # some writers declare too small a sheet
+        yield from sheet.iter_rows(values_only=True)
+    except Exception as exc:
+        raise ImportFileError.of("unreadable") from exc
+    finally:
+        workbook.close()

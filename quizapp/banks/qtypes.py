@@ -1,0 +1,79 @@
+"""The question-type registry: how each type is shown, answered and scored.
+
+Adding a type means adding one ``QuestionType`` here (and its spelling to the
+importer's aliases).
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import unicodedata
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+
+LETTERS = string.ascii_uppercase[:8]
+JUDGE_KEYS = ("T", "F")
+
+
+@dataclass(frozen=True)
+class QuestionType:
+    name: str
+    label: object  # lazy string
+    multiple: bool  # several choices may be ticked
+    shuffle_options: bool
+
+    def display_options(self, options: list[str]) -> list[tuple[str, str]]:
+        """(key, text) pairs as the phone shows them."""
+        if self.name == "judge":
+            return [("T", str(_l("True"))), ("F", str(_l("False")))]
+        return list(zip(LETTERS, options, strict=False))
+
+    def normalise_choice(self, raw: object, option_count: int) -> str | None:
+        """Canonical choice from what a phone sent, or None when it is not valid.
+
+        Letters are NFKC-normalised (full-width ok), upper-cased, de-duplicated
+        and sorted; an empty string clears the answer.
+        """
+        if not isinstance(raw, str):
+            return None
+        text = unicodedata.normalize("NFKC", raw).strip().upper()
+        text = "".join(ch for ch in text if ch not in ",、 |")
+        if text == "":
+            return ""
+        if self.name == "judge":
+            return text if text in JUDGE_KEYS else None
+        allowed = LETTERS[:option_count]
+        if any(ch not in allowed for ch in text):
+            return None
+        letters = "".join(sorted(set(text)))
+        if not self.multiple and len(letters) != 1:
+            return None
+        return letters
+
+    def is_correct(self, choice: str | None, key: str) -> bool:
+        return bool(choice) and choice == key
+
+    def permutation(self, option_count: int, rng: random.Random) -> str:
+        """Display order as original letters, e.g. "CADB" (identity when not shuffled)."""
+        letters = list(LETTERS[:option_count])
+        if self.shuffle_options:
+            rng.shuffle(letters)
+        return "".join(letters)
+
+
+QUESTION_TYPES: dict[str, QuestionType] = {
+    "single": QuestionType("single", _l("Single choice"), multiple=False, shuffle_options=True),
+    "multiple": QuestionType(
+        "multiple", _l("Multiple choice"), multiple=True, shuffle_options=True
+    ),
+    "judge": QuestionType("judge", _l("True or false"), multiple=False, shuffle_options=False),
+}
+
+
+def remap_key(key: str, order: str) -> str:
+    """Translate a bank answer key into display letters for permutation ``order``."""
+    if not order:
+        return key
+    return "".join(sorted(LETTERS[order.index(letter)] for letter in key))

@@ -1,0 +1,61 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _count(label):
+    return IntegerField(label, default=0, validators=[InputRequired(), NumberRange(0, 200)])
+
+
+def _points(label):
+    return IntegerField(label, default=5, validators=[InputRequired(), NumberRange(0, 100)])
+
+
+class CompetitionForm(FlaskForm):
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    theme = StringField(_l("Theme"), validators=[Optional(), Length(max=200)])
+    opens_at = DateTimeLocalField(_l("Opens at"), validators=[DataRequired()])
+    closes_at = DateTimeLocalField(_l("Closes at"), validators=[Optional()])
+    time_limit = IntegerField(_l("Time limit (minutes)"), default=10,
+                              validators=[InputRequired(), NumberRange(1, 1440)])
+    banks = MultiCheckboxField(_l("Question banks"), coerce=int)
+    single_count = _count(_l("Single-choice questions"))
+    single_points = _points(_l("Points each"))
+    multiple_count = _count(_l("Multiple-choice questions"))
+    multiple_points = _points(_l("Points each"))
+    judge_count = _count(_l("True/false questions"))
+    judge_points = _points(_l("Points each"))
+    attempts = IntegerField(_l("Attempts allowed"), default=1,
+                            validators=[InputRequired(), NumberRange(1, 100)])
+    reveal = SelectField(_l("Show correct answers"), choices=[
+        ("after_submit", _l("Right after submitting")),
+        ("after_close", _l("After the competition closes")),
+        ("never", _l("Never")),
+    ])
+    units = TextAreaField(_l("Units (one per line; optionally “name,headcount”)"),
+                          validators=[Optional(), Length(max=20000)])
+    free_units = BooleanField(_l("Participants may type their own unit"))
+    mask_names = BooleanField(_l("Mask names on public screens"), default=True)
+    submit = SubmitField(_l("Create competition"))
+
+
+class EventForm(FlaskForm):
+    name = StringField(_l("Event name"), validators=[DataRequired(), Length(max=200)])
+    venue = StringField(_l("Venue"), validators=[Optional(), Length(max=200)])
+    submit = SubmitField(_l("Add event"))

@@ -1,0 +1,135 @@
+"""Competitions, their draw rules, their units and their on-site events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from quizapp.dbtypes import UTCDateTime, new_token, utcnow
+from quizapp.extensions import db
+
+REVEAL_CHOICES = ("after_submit", "after_close", "never")
+
+competition_banks = Table(
+    "competition_banks",
+    db.metadata,
+    Column("competition_id", ForeignKey("competitions.id", ondelete="CASCADE"), primary_key=True),
+    Column("bank_id", ForeignKey("question_banks.id"), primary_key=True),
+)
+
+
+class Competition(db.Model):
+    """A quiz owned by an organization: window, time limit, draw rules and policies.
+
+    ``closes_at`` None means open-ended. ``free_units`` lets participants type
+    their unit instead of choosing it from the competition's list.
+    """
+
+    __tablename__ = "competitions"
+    __table_args__ = (
+        CheckConstraint("time_limit_s > 0", name="time_limit"),
+        CheckConstraint("attempts_allowed >= 1", name="attempts"),
+        CheckConstraint(
+            "reveal IN ('after_submit', 'after_close', 'never')", name="reveal"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    theme: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    opens_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    time_limit_s: Mapped[int] = mapped_column(default=600)
+    attempts_allowed: Mapped[int] = mapped_column(default=1)
+    reveal: Mapped[str] = mapped_column(String(16), default="after_submit")
+    free_units: Mapped[bool] = mapped_column(default=False)
+    mask_names: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organization = relationship("Organization")
+    banks = relationship("QuestionBank", secondary=competition_banks, order_by="QuestionBank.id")
+    rules: Mapped[list[DrawRule]] = relationship(
+        back_populates="competition", order_by="DrawRule.id", cascade="all, delete-orphan"
+    )
+    units: Mapped[list[CompetitionUnit]] = relationship(
+        back_populates="competition", order_by="CompetitionUnit.id", cascade="all, delete-orphan"
+    )
+    events: Mapped[list[Event]] = relationship(
+        back_populates="competition", order_by="Event.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def question_count(self) -> int:
+        return sum(rule.count for rule in self.rules)
+
+    @property
+    def max_score(self) -> int:
+        return sum(rule.count * rule.points for rule in self.rules)
+
+    def is_open(self, now: datetime) -> bool:
+        return self.opens_at <= now and (self.closes_at is None or now < self.closes_at)
+
+    def is_closed(self, now: datetime) -> bool:
+        return self.closes_at is not None and now >= self.closes_at
+
+
+class DrawRule(db.Model):
+    """Draw ``count`` questions of ``qtype`` (optionally of one category and difficulty)
+    from the competition's banks, each worth ``points``."""
+
+    __tablename__ = "draw_rules"
+    __table_args__ = (
+        CheckConstraint("count >= 1", name="count"),
+        CheckConstraint("points >= 0", name="points"),
+        CheckConstraint("qtype IN ('single', 'multiple', 'judge')", name="qtype"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    competition_id: Mapped[int] = mapped_column(
+        ForeignKey("competitions.id", ondelete="CASCADE"), index=True
+    )
+    qtype: Mapped[str] = mapped_column(String(16))
+    count: Mapped[int]
+    points: Mapped[int] = mapped_column(default=5)
+    category: Mapped[str | None] = mapped_column(String(100))
+    difficulty: Mapped[int | None]
+
+    competition: Mapped[Competition] = relationship(back_populates="rules")
+
+
+class CompetitionUnit(db.Model):
+    """A unit (单位) taking part in a competition, with its headcount when known."""
+
+    __tablename__ = "competition_units"
+    __table_args__ = (UniqueConstraint("competition_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    competition_id: Mapped[int] = mapped_column(
+        ForeignKey("competitions.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120))
+    headcount: Mapped[int | None]
+
+    competition: Mapped[Competition] = relationship(back_populates="units")
+
+
+class Event(db.Model):
+    """An on-site session of a competition, with its join and screen tokens."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    competition_id: Mapped[int] = mapped_column(
+        ForeignKey("competitions.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    venue: Mapped[str] = mapped_column(String(200), default="")
+    join_token: Mapped[str] = mapped_column(String(43), unique=True, default=new_token)
+    screen_token: Mapped[str] = mapped_column(String(43), unique=True, default=new_token)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    competition: Mapped[Competition] = relationship(back_populates="events")

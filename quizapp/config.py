@@ -1,0 +1,80 @@
+"""Configuration from environment variables (12-factor).
+
+Every setting has a safe default for the embedded mode: an SQLite file in the
+instance folder, an in-process cache and rate-limit store, and a secret key
+generated once and kept in the instance folder.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def load_secret_key(instance_path: str) -> str:
+    """Return ``SECRET_KEY`` from the environment, or the one kept in ``instance/``.
+
+    The file is created with mode 0600 on first use so that sessions survive a
+    restart and are shared by every worker of the same installation.
+    """
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def database_url(instance_path: str) -> str:
+    """``DATABASE_URL`` if set (``postgres://`` is upgraded to psycopg 3), else SQLite."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return "sqlite:///" + str(Path(instance_path) / "quizapp.sqlite3")
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def from_environment(instance_path: str) -> dict:
+    """Build the Flask config mapping from the environment."""
+    db_url = database_url(instance_path)
+    engine_options: dict = {"pool_pre_ping": True}
+    if db_url.startswith("postgresql"):
+        engine_options.update(
+            pool_size=_int("DB_POOL_SIZE", 5),
+            max_overflow=_int("DB_MAX_OVERFLOW", 10),
+            pool_recycle=1800,
+        )
+    redis_url = os.environ.get("REDIS_URL", "").strip() or None
+    return {
+        "SECRET_KEY": load_secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": db_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").rstrip("/") or None,
+        "ANSWER_GRACE_S": min(max(_int("ANSWER_GRACE_S", 5), 0), 10),
+        "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_MB", 5) * 1024 * 1024,
+        "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 5000),
+        "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 15000),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "") == "1",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "BABEL_DEFAULT_TIMEZONE": os.environ.get("TIMEZONE", "Asia/Shanghai"),
+        "LANGUAGES": ("zh", "en"),
+        "SEND_FILE_MAX_AGE_DEFAULT": 3600,
+    }

@@ -1,0 +1,27 @@
+"""Locale and timezone selection for Flask-Babel."""
+
+from __future__ import annotations
+
+from flask import current_app, request, session
+
+
+def select_locale() -> str:
+    """``?lang=`` (remembered in the session), then the session, then the browser's
+    Accept-Language, then Simplified Chinese."""
+    languages = current_app.config["LANGUAGES"]
+    try:
+        wanted = request.args.get("lang")
+    except RuntimeError:  # outside a request (CLI)
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    if wanted in languages:
+        session["lang"] = wanted
+        return wanted
+    if session.get("lang") in languages:
+        return session["lang"]
+    return request.accept_languages.best_match(languages) or current_app.config[
+        "BABEL_DEFAULT_LOCALE"
+    ]
+
+
+def select_timezone() -> str:
+    return current_app.config["BABEL_DEFAULT_TIMEZONE"]

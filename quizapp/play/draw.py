@@ -1,0 +1,72 @@
+"""Drawing an attempt's questions from a competition's banks, replayable from a seed."""
+
+from __future__ import annotations
+
+import random
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from quizapp.banks.models import Question
+from quizapp.banks.qtypes import LETTERS, QUESTION_TYPES, remap_key
+from quizapp.competitions.models import Competition, DrawRule
+from quizapp.errors import Conflict
+from quizapp.extensions import db
+from quizapp.play.models import AttemptItem
+
+
+class BankExhausted(Conflict):
+    code = "bank_exhausted"
+
+
+def candidate_ids(bank_ids: list[int], rule: DrawRule) -> list[int]:
+    """Active question ids a rule may draw from, in a stable order."""
+    stmt = select(Question.id).where(
+        Question.bank_id.in_(bank_ids), Question.type == rule.qtype, Question.is_active.is_(True)
+    )
+    if rule.category:
+        stmt = stmt.where(Question.category == rule.category)
+    if rule.difficulty:
+        stmt = stmt.where(Question.difficulty == rule.difficulty)
+    return list(db.session.scalars(stmt.order_by(Question.id)))
+
+
+def draw_items(competition: Competition, rng: random.Random) -> list[AttemptItem]:
+    """Draw per the competition's rules, shuffle question order and option order.
+
+    Each item snapshots stem, options, key (in display letters), points and
+    explanation, so later edits of the bank never change this attempt.
+    Raises BankExhausted when a rule asks for more questions than the banks hold.
+    """
+    bank_ids = [bank.id for bank in competition.banks]
+    chosen: list[tuple[int, int]] = []  # (question id, points)
+    taken: set[int] = set()
+    for rule in competition.rules:
+        ids = [qid for qid in candidate_ids(bank_ids, rule) if qid not in taken]
+        if len(ids) < rule.count:
+            raise BankExhausted(
+                _("The question banks hold %(have)d question(s) of this type; "
+                  "the competition draws %(want)d.", have=len(ids), want=rule.count)
+            )
+        picked = rng.sample(ids, rule.count)
+        taken.update(picked)
+        chosen.extend((qid, rule.points) for qid in picked)
+    rng.shuffle(chosen)
+    questions = {
+        q.id: q
+        for q in db.session.scalars(select(Question).where(Question.id.in_([c[0] for c in chosen])))
+    }
+    items = []
+    for position, (qid, points) in enumerate(chosen, start=1):
+        q = questions[qid]
+        qtype = QUESTION_TYPES[q.type]
+        order = "" if q.type == "judge" else qtype.permutation(len(q.options), rng)
+        options = [q.options[LETTERS.index(letter)] for letter in order]
+        items.append(
+            AttemptItem(
+                position=position, question_id=q.id, qtype=q.type, stem=q.stem,
+                options=options, option_order=order, key=remap_key(q.answer, order),
+                points=points, explanation=q.explanation,
+            )
+        )
+    return items

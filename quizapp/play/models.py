@@ -1,0 +1,119 @@
+"""Participants, their attempts, and each attempt's drawn items with saved answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from quizapp.dbtypes import UTCDateTime, new_token, utcnow
+from quizapp.extensions import db
+
+STATUSES = ("active", "submitted", "expired")
+
+
+class Participant(db.Model):
+    """A person in one competition, identified by normalised phone (one per competition)."""
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("competition_id", "phone"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    competition_id: Mapped[int] = mapped_column(
+        ForeignKey("competitions.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(60))
+    phone: Mapped[str] = mapped_column(String(20))
+    unit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("competition_units.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    unit = relationship("CompetitionUnit")
+    attempts: Mapped[list[Attempt]] = relationship(
+        back_populates="participant", order_by="Attempt.number"
+    )
+
+
+class Attempt(db.Model):
+    """One timed run. The deadline is fixed at start; status moves once from ``active``
+    to ``submitted`` or ``expired`` through a conditional UPDATE, so the database
+    settles concurrent submits. ``seed`` replays the draw and the shuffles."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        UniqueConstraint("participant_id", "number"),
+        CheckConstraint("status IN ('active', 'submitted', 'expired')", name="status"),
+        Index("ix_attempts_ranking", "competition_id", "status", "score"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(43), unique=True, default=new_token)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    competition_id: Mapped[int] = mapped_column(
+        ForeignKey("competitions.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("events.id", ondelete="SET NULL"), index=True
+    )
+    number: Mapped[int] = mapped_column(default=1)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    seed: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    score: Mapped[int] = mapped_column(default=0)
+    max_score: Mapped[int] = mapped_column(default=0)
+    correct_count: Mapped[int] = mapped_column(default=0)
+    duration_ms: Mapped[int | None]
+    focus_losses: Mapped[int] = mapped_column(default=0)
+
+    participant: Mapped[Participant] = relationship(back_populates="attempts")
+    event = relationship("Event")
+    competition = relationship("Competition")
+    items: Mapped[list[AttemptItem]] = relationship(
+        back_populates="attempt", order_by="AttemptItem.position", cascade="all, delete-orphan"
+    )
+
+
+class AttemptItem(db.Model):
+    """A drawn question as this participant sees it, with a snapshot of its key.
+
+    ``options`` are the texts in display order and ``key`` the correct display
+    letters; ``choice`` is the saved answer (one per position, by construction).
+    ``option_order`` maps display letters back to the bank's letters (e.g. "CADB").
+    """
+
+    __tablename__ = "attempt_items"
+    __table_args__ = (UniqueConstraint("attempt_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    question_id: Mapped[int | None] = mapped_column(
+        ForeignKey("questions.id", ondelete="SET NULL"), index=True
+    )
+    qtype: Mapped[str] = mapped_column(String(16))
+    stem: Mapped[str] = mapped_column(Text)
+    options: Mapped[list[str]] = mapped_column(JSON, default=list)
+    option_order: Mapped[str] = mapped_column(String(8), default="")
+    key: Mapped[str] = mapped_column(String(16))
+    points: Mapped[int]
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    choice: Mapped[str | None] = mapped_column(String(16))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    awarded: Mapped[int | None]
+
+    attempt: Mapped[Attempt] = relationship(back_populates="items")

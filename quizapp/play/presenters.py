@@ -1,0 +1,85 @@
+"""What a phone may see of an attempt: before the end, never a key or explanation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from quizapp.banks.qtypes import QUESTION_TYPES
+from quizapp.leaderboards.services import rank_of
+from quizapp.play.models import Attempt
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def remaining_s(attempt: Attempt, now: datetime) -> int:
+    if attempt.status != "active":
+        return 0
+    return max(0, int((attempt.deadline_at - now).total_seconds()))
+
+
+def question_view(item) -> dict:
+    qtype = QUESTION_TYPES[item.qtype]
+    return {
+        "position": item.position,
+        "type": item.qtype,
+        "stem": item.stem,
+        "options": [{"key": k, "text": t} for k, t in qtype.display_options(item.options)],
+        "choice": item.choice or "",
+    }
+
+
+def attempt_payload(attempt: Attempt, now: datetime) -> dict:
+    """The ``{attempt}`` object of API v1."""
+    return {
+        "token": attempt.token,
+        "status": attempt.status,
+        "started_at": iso(attempt.started_at),
+        "deadline_at": iso(attempt.deadline_at),
+        "server_now": iso(now),
+        "remaining_s": remaining_s(attempt, now),
+        "question_count": len(attempt.items),
+        "questions": [question_view(item) for item in attempt.items],
+    }
+
+
+def reveals(attempt: Attempt, now: datetime) -> bool:
+    """Whether the review (keys, explanations) may be shown for a finished attempt."""
+    if attempt.status == "active":
+        return False
+    reveal = attempt.competition.reveal
+    if reveal == "after_submit":
+        return True
+    if reveal == "after_close":
+        return attempt.competition.is_closed(now)
+    return False
+
+
+def result_payload(attempt: Attempt, now: datetime) -> dict:
+    """The ``{result}`` object of API v1."""
+    review = None
+    if reveals(attempt, now):
+        review = [
+            {
+                "position": item.position,
+                "stem": item.stem,
+                "choice": item.choice or "",
+                "correct_choice": item.key,
+                "is_correct": bool(item.awarded),
+                "explanation": item.explanation,
+            }
+            for item in attempt.items
+        ]
+    return {
+        "score": attempt.score,
+        "max_score": attempt.max_score,
+        "correct_count": attempt.correct_count,
+        "question_count": len(attempt.items),
+        "duration_ms": attempt.duration_ms,
+        "rank": rank_of(attempt),
+        "unit_rank": rank_of(attempt, unit_only=True),
+        "status": attempt.status,
+        "server_now": iso(now),
+        "review": review,
+    }

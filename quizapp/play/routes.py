@@ -1,0 +1,135 @@
+"""Participant pages: join (what the QR code opens), quiz, result, QR images.
+
+The quiz works without JavaScript (plain form posts); with it, static/js/quiz.js
+saves each choice through API v1 the moment it is made.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from quizapp.competitions.qr import qr_png, qr_svg
+from quizapp.dbtypes import utcnow
+from quizapp.errors import DomainError, InvalidField
+from quizapp.extensions import db
+from quizapp.leaderboards.screen import competition_info
+from quizapp.play import presenters, services
+from quizapp.play.forms import JoinForm
+from quizapp.play.models import Attempt, Participant
+from quizapp.web import base_url
+
+bp = Blueprint("play", __name__)
+
+
+def _join_form(event) -> JoinForm:
+    form = JoinForm()
+    comp = event.competition
+    form.unit_id.choices = [("", _("— choose your unit —"))] + [
+        (str(u.id), u.name) for u in comp.units
+    ]
+    return form
+
+
+@bp.route("/j/<token>", methods=["GET", "POST"])
+def join(token: str):
+    event = services.event_by_join_token(token)
+    comp = event.competition
+    form = _join_form(event)
+    now = utcnow()
+    if form.validate_on_submit():
+        try:
+            attempt, _created = services.join(
+                token, name=form.name.data, phone=form.phone.data,
+                unit_id=form.unit_id.data or None, unit_name=form.unit_name.data, now=now,
+            )
+            return redirect(url_for("play.quiz", token=attempt.token))
+        except InvalidField as err:
+            field = form.unit_id if err.field == "unit_id" and not comp.free_units else \
+                getattr(form, err.field or "name", form.name)
+            field.errors = [*field.errors, err.message]
+        except services.IdentityMismatch as err:
+            form.name.errors = [*form.name.errors, err.message]
+        except services.AttemptsExhausted as err:
+            flash(err.message, "warning")
+            best = _last_attempt(comp.id, form.phone.data)
+            if best is not None:
+                return redirect(url_for("play.result", token=best.token))
+        except DomainError as err:
+            flash(err.message, "error")
+    status = 422 if request.method == "POST" else 200
+    return render_template("play/join.html", event=event, comp=comp, form=form,
+                           info=competition_info(comp, now)), status
+
+
+def _last_attempt(competition_id: int, phone: str) -> Attempt | None:
+    try:
+        phone = services.normalise_phone(phone)
+    except InvalidField:
+        return None
+    return db.session.scalar(
+        select(Attempt).join(Participant)
+        .where(Participant.competition_id == competition_id, Participant.phone == phone)
+        .order_by(Attempt.number.desc())
+    )
+
+
+@bp.get("/j/<token>/qr.svg")
+def qr_svg_image(token: str):
+    event = services.event_by_join_token(token)
+    url = f"{base_url()}/j/{event.join_token}"
+    return Response(qr_svg(url), mimetype="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=300"})
+
+
+@bp.get("/j/<token>/qr.png")
+def qr_png_image(token: str):
+    event = services.event_by_join_token(token)
+    url = f"{base_url()}/j/{event.join_token}"
+    size = request.args.get("size", 10, type=int)
+    return Response(qr_png(url, box_size=min(max(size, 2), 40)), mimetype="image/png",
+                    headers={"Cache-Control": "public, max-age=300"})
+
+
+@bp.get("/a/<token>")
+def quiz(token: str):
+    now = utcnow()
+    attempt = services.attempt_by_token(token)
+    if services.finalize_if_overdue(attempt, now):
+        return redirect(url_for("play.result", token=token))
+    return render_template("play/quiz.html", attempt=attempt, comp=attempt.competition,
+                           data=presenters.attempt_payload(attempt, now))
+
+
+@bp.post("/a/<token>")
+def quiz_post(token: str):
+    """The JavaScript-free path: save every changed choice, then submit if asked."""
+    attempt = services.attempt_by_token(token)
+    try:
+        for item in attempt.items:
+            values = request.form.getlist(f"q{item.position}")
+            choice = "".join(values)
+            if choice != (item.choice or ""):
+                services.save_answer(token, item.position, choice)
+        if request.form.get("action") == "submit":
+            services.submit(token)
+            return redirect(url_for("play.result", token=token))
+        flash(_("Your answers are saved."), "info")
+    except (services.DeadlinePassed, services.AlreadySubmitted) as err:
+        flash(err.message, "warning")
+        return redirect(url_for("play.result", token=token))
+    except InvalidField as err:
+        flash(err.message, "error")
+    return redirect(url_for("play.quiz", token=token))
+
+
+@bp.get("/a/<token>/result")
+def result(token: str):
+    now = utcnow()
+    attempt = services.attempt_by_token(token)
+    if not services.finalize_if_overdue(attempt, now):
+        return redirect(url_for("play.quiz", token=token))
+    return render_template("play/result.html", attempt=attempt, comp=attempt.competition,
+                           result=presenters.result_payload(attempt, now),
+                           items={i.position: i for i in attempt.items})

@@ -1,0 +1,335 @@
+"""The attempt engine: join, save answers, submit, expire.
+
+Time is the server's and a parameter (``now``). Every state change of an attempt
+is a conditional UPDATE on its row (``WHERE status = 'active'``), so the
+database settles races between workers: one submit wins, and an answer saved
+concurrently with a submit is either counted or refused, never lost silently.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import secrets
+import unicodedata
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from quizapp.auth.services import normalise_name
+from quizapp.banks.qtypes import QUESTION_TYPES
+from quizapp.competitions.models import Competition, CompetitionUnit, Event
+from quizapp.dbtypes import utcnow
+from quizapp.errors import Conflict, InvalidField, NotFound
+from quizapp.extensions import db
+from quizapp.play.draw import draw_items
+from quizapp.play.models import Attempt, AttemptItem, Participant
+
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+MAX_NAME = 30
+
+
+class NotOpen(Conflict):
+    code = "not_open"
+
+
+class AttemptsExhausted(Conflict):
+    code = "attempts_exhausted"
+
+
+class IdentityMismatch(Conflict):
+    code = "identity_mismatch"
+
+
+class DeadlinePassed(Conflict):
+    code = "deadline_passed"
+
+
+class AlreadySubmitted(Conflict):
+    code = "already_submitted"
+
+
+class InvalidChoice(InvalidField):
+    code = "invalid_choice"
+
+
+def grace() -> timedelta:
+    return timedelta(seconds=current_app.config.get("ANSWER_GRACE_S", 5))
+
+
+def normalise_phone(raw: object) -> str:
+    """An 11-digit mainland mobile number from what a person typed (spaces, dashes,
+    full-width digits, +86 prefix accepted). Raises InvalidField."""
+    text = unicodedata.normalize("NFKC", str(raw or ""))
+    digits = re.sub(r"[\s\-()]", "", text)
+    for prefix in ("+86", "0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
+            digits = digits[len(prefix) :]
+    if not _MOBILE.fullmatch(digits):
+        raise InvalidField(_("Please enter an 11-digit mobile number."), field="phone")
+    return digits
+
+
+def event_by_join_token(token: str) -> Event:
+    event = db.session.scalar(select(Event).where(Event.join_token == token))
+    if event is None:
+        raise NotFound(_("This event link is not valid. Please scan the QR code again."))
+    return event
+
+
+def attempt_by_token(token: str) -> Attempt:
+    attempt = db.session.scalar(select(Attempt).where(Attempt.token == token))
+    if attempt is None:
+        raise NotFound(_("No quiz was found for this link."))
+    return attempt
+
+
+def _resolve_unit(comp: Competition, unit_id: object, unit_name: object) -> CompetitionUnit:
+    if unit_id not in (None, ""):
+        try:
+            uid = int(unit_id)
+        except (TypeError, ValueError):
+            uid = None
+        unit = db.session.get(CompetitionUnit, uid) if uid else None
+        if unit is None or unit.competition_id != comp.id:
+            raise InvalidField(_("Please choose your unit from the list."), field="unit_id")
+        return unit
+    name = normalise_name(str(unit_name or ""))[:120]
+    if not name:
+        field = "unit_name" if comp.free_units else "unit_id"
+        raise InvalidField(_("Please give your unit."), field=field)
+    unit = db.session.scalar(
+        select(CompetitionUnit).where(
+            CompetitionUnit.competition_id == comp.id, CompetitionUnit.name == name
+        )
+    )
+    if unit is None:
+        if not comp.free_units:
+            raise InvalidField(_("Please choose your unit from the list."), field="unit_id")
+        unit = CompetitionUnit(competition_id=comp.id, name=name)
+        db.session.add(unit)
+        db.session.flush()
+    return unit
+
+
+def _start_attempt(
+    comp: Competition, participant: Participant, event: Event, number: int, now: datetime
+) -> Attempt:
+    seed = secrets.randbits(62)
+    deadline = now + timedelta(seconds=comp.time_limit_s)
+    if comp.closes_at is not None:
+        deadline = min(deadline, comp.closes_at)
+    attempt = Attempt(
+        participant_id=participant.id, competition_id=comp.id, event_id=event.id,
+        number=number, seed=seed, started_at=now, deadline_at=deadline,
+        max_score=comp.max_score,
+    )
+    db.session.add(attempt)
+    attempt.items = draw_items(comp, random.Random(seed))
+    return attempt
+
+
+def join(
+    join_token: str, *, name: object, phone: object, unit_id: object = None,
+    unit_name: object = None, now: datetime | None = None,
+) -> tuple[Attempt, bool]:
+    """Start an attempt for name+phone at an event, or resume the active one.
+
+    Returns (attempt, created). Raises NotFound, InvalidField, NotOpen,
+    IdentityMismatch, AttemptsExhausted, BankExhausted. Commits.
+    """
+    now = now or utcnow()
+    event = event_by_join_token(join_token)
+    comp = event.competition
+    clean_name = normalise_name(str(name or ""))
+    if not clean_name or len(clean_name) > MAX_NAME:
+        raise InvalidField(_("Please enter your name (at most %(n)d characters).", n=MAX_NAME),
+                           field="name")
+    clean_phone = normalise_phone(phone)
+    for _try in range(3):  # a concurrent join of the same person loses the insert race once
+        try:
+            return _join_once(comp, event, clean_name, clean_phone, unit_id, unit_name, now)
+        except IntegrityError:
+            db.session.rollback()
+    raise Conflict(_("Too many simultaneous requests; please try again."))
+
+
+def _join_once(comp, event, name, phone, unit_id, unit_name, now) -> tuple[Attempt, bool]:
+    participant = db.session.scalar(
+        select(Participant).where(
+            Participant.competition_id == comp.id, Participant.phone == phone
+        )
+    )
+    if participant is not None:
+        if participant.name != name:
+            raise IdentityMismatch(
+                _("This phone number has joined under another name. Please check your name.")
+            )
+        active = db.session.scalar(
+            select(Attempt).where(
+                Attempt.participant_id == participant.id, Attempt.status == "active"
+            )
+        )
+        if active is not None and not finalize_if_overdue(active, now):
+            return active, False
+        used = db.session.scalar(
+            select(func.count()).where(Attempt.participant_id == participant.id)
+        )
+        if used >= comp.attempts_allowed:
+            raise AttemptsExhausted(_("You have used all your attempts for this competition."))
+    else:
+        used = 0
+    if not comp.is_open(now):
+        raise NotOpen(_("This competition is not open now."))
+    if participant is None:
+        unit = _resolve_unit(comp, unit_id, unit_name)
+        participant = Participant(competition_id=comp.id, name=name, phone=phone, unit=unit)
+        db.session.add(participant)
+        db.session.flush()
+    attempt = _start_attempt(comp, participant, event, used + 1, now)
+    db.session.commit()
+    return attempt, True
+
+
+def _item(attempt_id: int, position: int) -> AttemptItem:
+    item = db.session.scalar(
+        select(AttemptItem).where(
+            AttemptItem.attempt_id == attempt_id, AttemptItem.position == position
+        )
+    )
+    if item is None:
+        raise NotFound(_("This quiz has no question %(n)d.", n=position))
+    return item
+
+
+def save_answer(token: str, position: int, raw_choice: object,
+                now: datetime | None = None) -> str:
+    """Save one answer (last write before the deadline wins). Returns the stored choice.
+
+    Raises NotFound (token, position), InvalidField (choice), AlreadySubmitted,
+    DeadlinePassed. Commits.
+    """
+    now = now or utcnow()
+    attempt = attempt_by_token(token)
+    item = _item(attempt.id, position)
+    _guard_active(attempt, now)
+    choice = QUESTION_TYPES[item.qtype].normalise_choice(raw_choice, len(item.options))
+    if choice is None:
+        raise InvalidChoice(_("That is not a valid choice for this question."), field="choice")
+    # Touching the attempt's row first takes its lock, which serialises this save
+    # with a concurrent submit: whichever runs second sees the other's outcome.
+    locked = db.session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.status == "active",
+               Attempt.deadline_at >= now - grace())
+        .values(status="active")
+    )
+    if locked.rowcount != 1:
+        db.session.rollback()
+        _guard_active(db.session.get(Attempt, attempt.id), now)
+        raise DeadlinePassed(_("Time is up; this answer was not saved."))
+    db.session.execute(
+        update(AttemptItem)
+        .where(AttemptItem.id == item.id)
+        .values(choice=choice or None, answered_at=now)
+    )
+    db.session.commit()
+    return choice
+
+
+def _guard_active(attempt: Attempt, now: datetime) -> None:
+    if attempt.status == "submitted":
+        raise AlreadySubmitted(_("This quiz has already been submitted."))
+    if attempt.status == "expired" or finalize_if_overdue(attempt, now):
+        raise DeadlinePassed(_("Time is up; this answer was not saved."))
+
+
+def _finish(attempt: Attempt, status: str, finished_at: datetime) -> bool:
+    """Move an active attempt to ``status`` and score it; False when another request
+    finished it first. Scores from the item snapshots only. Commits."""
+    won = db.session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.status == "active")
+        .values(status=status, finished_at=finished_at)
+    )
+    if won.rowcount != 1:
+        db.session.rollback()
+        db.session.refresh(attempt)
+        return False
+    items = db.session.scalars(
+        select(AttemptItem).where(AttemptItem.attempt_id == attempt.id)
+    ).all()
+    score = correct = 0
+    for item in items:
+        db.session.refresh(item)  # the answer may have been saved by another request
+        ok = QUESTION_TYPES[item.qtype].is_correct(item.choice, item.key)
+        item.awarded = item.points if ok else 0
+        score += item.awarded
+        correct += ok
+    duration = max(0, int((finished_at - attempt.started_at).total_seconds() * 1000))
+    db.session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id)
+        .values(score=score, correct_count=correct, duration_ms=duration,
+                max_score=sum(i.points for i in items))
+    )
+    db.session.commit()
+    db.session.refresh(attempt)
+    return True
+
+
+def finalize_if_overdue(attempt: Attempt, now: datetime) -> bool:
+    """Expire an active attempt past its deadline plus grace, scoring what was saved.
+    Returns True when the attempt is (now) finished. Commits when it changes it."""
+    if attempt.status != "active":
+        return True
+    if now <= attempt.deadline_at + grace():
+        return False
+    _finish(attempt, "expired", attempt.deadline_at)
+    return True
+
+
+def submit(token: str, now: datetime | None = None) -> Attempt:
+    """Submit an attempt; idempotent (a repeat returns the same result).
+
+    Raises NotFound, DeadlinePassed (arrived after deadline plus grace; the attempt
+    is then scored as expired on what was saved). Commits.
+    """
+    now = now or utcnow()
+    attempt = attempt_by_token(token)
+    if attempt.status == "active" and now <= attempt.deadline_at + grace():
+        _finish(attempt, "submitted", min(now, attempt.deadline_at))
+    elif attempt.status == "active":
+        _finish(attempt, "expired", attempt.deadline_at)
+    if attempt.status == "expired":
+        raise DeadlinePassed(_("Time was up before the quiz was submitted; "
+                               "it was scored on the answers saved in time."))
+    return attempt
+
+
+def close_overdue(now: datetime | None = None, competition_id: int | None = None) -> int:
+    """Finalise every active attempt past its deadline plus grace. Returns how many."""
+    now = now or utcnow()
+    stmt = select(Attempt).where(Attempt.status == "active",
+                                 Attempt.deadline_at < now - grace())
+    if competition_id is not None:
+        stmt = stmt.where(Attempt.competition_id == competition_id)
+    closed = 0
+    for attempt in db.session.scalars(stmt).all():
+        closed += _finish(attempt, "expired", attempt.deadline_at)
+    return closed
+
+
+def record_focus_loss(token: str, now: datetime | None = None) -> int:
+    """Count one page focus loss (切屏) of an active attempt; never fails anyone."""
+    attempt = attempt_by_token(token)
+    db.session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.status == "active")
+        .values(focus_losses=Attempt.focus_losses + 1)
+    )
+    db.session.commit()
+    return attempt.focus_losses

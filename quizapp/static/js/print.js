@@ -1,0 +1,1 @@
+document.getElementById("print-btn")?.addEventListener("click", () => window.print());

@@ -1,0 +1,141 @@
+// Quiz page: autosave each choice through API v1, a server-timed countdown, an offline
+// queue that resends when the connection returns, and submit at time zero.
+const status = document.getElementById("quiz-status");
+const form = document.getElementById("quiz-form");
+const token = status.dataset.token;
+const api = `/api/v1/attempts/${encodeURIComponent(token)}`;
+const resultUrl = status.dataset.resultUrl;
+const QUEUE_KEY = `qm-queue-${token}`;
+const banner = document.getElementById("offline-banner");
+const timerValue = document.getElementById("timer-value");
+const timer = document.getElementById("timer");
+
+// The deadline as an offset from this phone's clock, computed from server_now:
+// the phone's own clock may be wrong, only the elapsed time since load is trusted.
+const remainingAtLoad = Number(status.dataset.remaining);
+const loadedAt = performance.now();
+let finishing = false;
+
+function remaining() {
+  return Math.max(0, remainingAtLoad - (performance.now() - loadedAt) / 1000);
+}
+
+function loadQueue() {
+  try { return JSON.parse(localStorage.getItem(QUEUE_KEY) || "{}"); } catch { return {}; }
+}
+function storeQueue(queue) {
+  try { localStorage.setItem(QUEUE_KEY, JSON.stringify(queue)); } catch { /* private mode */ }
+}
+
+function choiceOf(fieldset) {
+  return [...fieldset.querySelectorAll("input:checked")].map((i) => i.value).sort().join("");
+}
+
+function setState(position, text, cls) {
+  const fs = document.getElementById(`q${position}`);
+  const el = fs && fs.querySelector(".save-state");
+  if (el) { el.textContent = text; el.className = `save-state ${cls || ""}`; }
+}
+
+function markSheet() {
+  let answered = 0;
+  for (const fs of form.querySelectorAll("fieldset.question")) {
+    const done = choiceOf(fs) !== "";
+    answered += done;
+    const cell = document.querySelector(`.sheet .cell[data-pos="${fs.dataset.pos}"]`);
+    if (cell) cell.classList.toggle("done", done);
+  }
+  document.getElementById("answered-count").textContent = String(answered);
+  return answered;
+}
+
+function online(isOnline) {
+  banner.hidden = isOnline;
+}
+
+async function send(position, choice) {
+  const res = await fetch(`${api}/answers/${position}`, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ choice }),
+  });
+  if (res.status === 409) { await finish(); return true; }
+  return res.ok || res.status === 422 || res.status === 404;
+}
+
+let flushing = false;
+async function flush() {
+  if (flushing) return;
+  flushing = true;
+  try {
+    const queue = loadQueue();
+    for (const [position, choice] of Object.entries(queue)) {
+      let ok = false;
+      try { ok = await send(position, choice); } catch { ok = false; }
+      if (!ok) { online(false); return; }
+      const current = loadQueue();
+      if (current[position] === choice) { delete current[position]; storeQueue(current); }
+      setState(position, form.dataset.savedText || "✓", "ok");
+    }
+    online(true);
+  } finally {
+    flushing = false;
+  }
+}
+
+form.addEventListener("change", (event) => {
+  const fs = event.target.closest("fieldset.question");
+  if (!fs) return;
+  const queue = loadQueue();
+  queue[fs.dataset.pos] = choiceOf(fs);
+  storeQueue(queue);
+  setState(fs.dataset.pos, "…", "");
+  markSheet();
+  flush();
+});
+
+async function finish() {
+  if (finishing) return;
+  finishing = true;
+  try { await flush(); } catch { /* the server scores what it has */ }
+  try { await fetch(`${api}/submit`, { method: "POST" }); } catch { /* result page finalises */ }
+  localStorage.removeItem(QUEUE_KEY);
+  window.location.assign(resultUrl);
+}
+
+const submitButton = form.querySelector('[data-action="submit-attempt"]');
+submitButton.addEventListener("click", (event) => {
+  event.preventDefault();
+  const total = form.querySelectorAll("fieldset.question").length;
+  const missing = total - markSheet();
+  if (missing > 0 && !window.confirm(submitButton.dataset.confirm.replace("{n}", missing))) return;
+  finish();
+});
+
+function tick() {
+  const left = Math.ceil(remaining());
+  timerValue.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+  timer.classList.toggle("urgent", left <= 60);
+  if (left <= 0) { finish(); return; }
+  window.setTimeout(tick, 250);
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "hidden" && !finishing) {
+    navigator.sendBeacon?.(`${api}/focus-loss`);
+  }
+});
+window.addEventListener("online", flush);
+window.addEventListener("offline", () => online(false));
+window.setInterval(() => { if (Object.keys(loadQueue()).length) flush(); }, 5000);
+
+// Answers queued by an earlier visit (a dropped connection, a reload) go first.
+for (const [position, choice] of Object.entries(loadQueue())) {
+  const fs = document.getElementById(`q${position}`);
+  if (!fs) continue;
+  for (const input of fs.querySelectorAll("input")) input.checked = choice.includes(input.value);
+}
+document.getElementById("save-btn").hidden = true;
+markSheet();
+flush();
+tick();

@@ -1,0 +1,80 @@
+"""App-wide web wiring: user loading, security headers, health check, home."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app, redirect, request, url_for
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import text
+
+from quizapp.extensions import db, login_manager
+
+bp = Blueprint("main", __name__)
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@bp.get("/")
+def index():
+    if current_user.is_authenticated:
+        return redirect(url_for("competitions.index"))
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/healthz")
+def healthz():
+    db.session.execute(text("SELECT 1"))
+    return {"status": "ok"}
+
+
+def base_url() -> str:
+    """Where phones reach this server: ``PUBLIC_BASE_URL``, else the request's host."""
+    configured = current_app.config.get("PUBLIC_BASE_URL")
+    if configured:
+        return configured
+    try:
+        return request.host_url.rstrip("/")
+    except RuntimeError:
+        return "http://localhost:8000"
+
+
+def _security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.endpoint and request.endpoint != "static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    from quizapp.auth.models import User
+
+    try:
+        uid, version = (int(part) for part in user_id.split(":"))
+    except ValueError:
+        return None
+    user = db.session.get(User, uid)
+    if user is None or user.session_version != version:
+        return None
+    return user
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.after_request(_security_headers)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please log in to continue.")
+    login_manager.session_protection = "basic"
+
+    @app.context_processor
+    def _globals():
+        return {"current_locale": str(get_locale() or "zh"), "base_url": base_url}

@@ -1,0 +1,192 @@
+"""Shared fixtures: an app on SQLite (default) or PostgreSQL (``QUIZ_TEST_DB=postgres``),
+with the schema built by the migrations, and factories for the domain objects.
+
+On PostgreSQL a fresh database is created for the run and dropped afterwards,
+so the shared server is left as it was found.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from quizapp import create_app
+from quizapp.dbtypes import utcnow
+from quizapp.extensions import db
+
+PG_ADMIN_URL = os.environ.get(
+    "QUIZ_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_database():
+    import psycopg
+
+    name = f"quizapp_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+
+    def drop():
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{base}/{name}", drop
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    if os.environ.get("QUIZ_TEST_DB") == "postgres":
+        url, drop = _postgres_database()
+        yield url
+        drop()
+    else:
+        yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url, tmp_path_factory):
+    """Build the schema once per run through the migrations (never create_all)."""
+    from flask_migrate import upgrade
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "t"})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return database_url
+
+
+@pytest.fixture
+def app(_schema, tmp_path):
+    app = create_app({
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": _schema,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "PUBLIC_BASE_URL": "http://quiz.test",
+    })
+    with app.app_context():
+        yield app
+        db.session.rollback()
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def now():
+    return utcnow().replace(microsecond=0)
+
+
+# --- factories -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_user(app):
+    from quizapp.auth.services import create_user
+
+    def make(email="org@example.com", org="测试单位", password="correct-horse-1", admin=False):
+        return create_user(email, password, org, is_admin=admin)
+
+    return make
+
+
+@pytest.fixture
+def make_bank(app):
+    """A bank with ``n`` questions of each type; option texts encode the right answer
+    ("right …" / "wrong …") so tests can answer correctly whatever the shuffle."""
+    from quizapp.banks import services
+    from quizapp.banks.parsing import ParsedQuestion, fingerprint
+
+    def make(name="测试题库", n=12, organization=None):
+        questions = []
+        for i in range(n):
+            for qtype, options, answer in (
+                ("single", (f"right {i}", f"wrong {i}a", f"wrong {i}b", f"wrong {i}c"), "A"),
+                ("multiple", (f"right {i}x", f"wrong {i}y", f"right {i}z", f"wrong {i}w"), "AC"),
+                ("judge", (), "T" if i % 2 == 0 else "F"),
+            ):
+                stem = f"{qtype} question {i} {'true' if answer == 'T' else ''}"
+                questions.append(ParsedQuestion(
+                    row=len(questions) + 2, type=qtype, stem=stem, options=options,
+                    answer=answer, explanation=f"because {i}", category="测试",
+                    difficulty=1 + i % 3, source="test",
+                    fingerprint=fingerprint(qtype, stem, options),
+                ))
+        bank = services.get_or_create_bank(name, organization)
+        services.add_questions(bank, questions)
+        db.session.commit()
+        return bank
+
+    return make
+
+
+@pytest.fixture
+def make_competition(app, make_user, make_bank, now):
+    from quizapp.auth.services import get_or_create_organization
+    from quizapp.competitions import services
+
+    def make(org="测试单位", counts=None, points=None, units=("东城区", "西城区", "朝阳区"),
+             free_units=False, opens_at=None, closes_at=None, time_limit_s=600,
+             attempts=1, reveal="after_submit", bank=None, title="测试竞赛"):
+        organization = get_or_create_organization(org)
+        bank = bank or make_bank()
+        spec = services.CompetitionSpec(
+            title=title, theme="加强质量支撑 共建质量强国",
+            opens_at=opens_at or now - timedelta(hours=1),
+            closes_at=closes_at if closes_at is not None else now + timedelta(days=1),
+            time_limit_s=time_limit_s, attempts_allowed=attempts, reveal=reveal,
+            free_units=free_units, bank_ids=[bank.id],
+            counts=counts or {"single": 3, "multiple": 2, "judge": 2},
+            points=points or {"single": 5, "multiple": 10, "judge": 5},
+            units=[(u, None) for u in units],
+        )
+        return services.create_competition(organization.id, spec)
+
+    return make
+
+
+@pytest.fixture
+def make_event(app, make_competition):
+    from quizapp.competitions import services
+
+    def make(competition=None, name="主会场", venue="广场"):
+        competition = competition or make_competition()
+        return services.create_event(competition.id, name, venue)
+
+    return make
+
+
+def correct_choice(question: dict) -> str:
+    """The right answer for a question drawn from ``make_bank``'s bank, as shown."""
+    if question["type"] == "judge":
+        return "T" if "true" in question["stem"] else "F"
+    return "".join(o["key"] for o in question["options"] if o["text"].startswith("right"))
+
+
+@pytest.fixture
+def db_session(app):
+    return db.session
+
+
+def table_counts() -> dict[str, int]:
+    return {t.name: db.session.execute(text(f"SELECT COUNT(*) FROM {t.name}")).scalar()
+            for t in db.metadata.sorted_tables}

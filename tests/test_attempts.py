@@ -1,0 +1,224 @@
+"""The attempt engine: draw, answers, deadline, submit, resume, scoring."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+
+from quizapp.errors import InvalidField, NotFound
+from quizapp.play import services
+from quizapp.play.draw import BankExhausted, draw_items
+from quizapp.play.presenters import attempt_payload, result_payload
+from tests.conftest import correct_choice
+
+
+def _join(event, now, name="张三", phone="13800138000", **kw):
+    unit_id = kw.pop("unit_id", event.competition.units[0].id if event.competition.units else None)
+    return services.join(event.join_token, name=name, phone=phone, unit_id=unit_id, now=now, **kw)
+
+
+def test_draw_follows_rules_and_shuffles_per_seed(make_competition):
+    comp = make_competition(counts={"single": 4, "multiple": 2, "judge": 3})
+    items = draw_items(comp, random.Random(1))
+    assert sorted(i.qtype for i in items).count("single") == 4
+    assert [i.qtype for i in items].count("judge") == 3
+    assert len({i.question_id for i in items}) == 9
+    again = draw_items(comp, random.Random(1))
+    assert [(i.question_id, i.option_order) for i in again] == [
+        (i.question_id, i.option_order) for i in items
+    ]
+    other = draw_items(comp, random.Random(2))
+    assert [(i.question_id, i.option_order) for i in other] != [
+        (i.question_id, i.option_order) for i in items
+    ]
+
+
+def test_shuffled_key_points_at_the_right_text(make_competition):
+    comp = make_competition()
+    for item in draw_items(comp, random.Random(7)):
+        if item.qtype == "judge":
+            continue
+        right = {item.options["ABCDEFGH".index(k)] for k in item.key}
+        assert all(text.startswith("right") for text in right)
+
+
+def test_draw_refuses_when_bank_is_too_small(make_competition, make_bank):
+    comp = make_competition(counts={"single": 3, "multiple": 0, "judge": 0})
+    comp.rules[0].count = 99
+    with pytest.raises(BankExhausted):
+        draw_items(comp, random.Random(1))
+
+
+def test_payload_never_carries_key_or_explanation(make_event, now):
+    attempt, created = _join(make_event(), now)
+    assert created
+    text = repr(attempt_payload(attempt, now))
+    assert "because" not in text and "'key'" in text  # option keys only
+    for q in attempt_payload(attempt, now)["questions"]:
+        assert set(q) == {"position", "type", "stem", "options", "choice"}
+
+
+def test_full_marks_and_idempotent_submit(make_event, now):
+    event = make_event()
+    attempt, _ = _join(event, now)
+    payload = attempt_payload(attempt, now)
+    for q in payload["questions"]:
+        services.save_answer(attempt.token, q["position"], correct_choice(q), now)
+    done = services.submit(attempt.token, now + timedelta(seconds=30))
+    assert done.status == "submitted"
+    assert done.score == done.max_score == 3 * 5 + 2 * 10 + 2 * 5
+    assert done.duration_ms == 30_000
+    again = services.submit(attempt.token, now + timedelta(seconds=90))
+    assert again.score == done.score and again.duration_ms == 30_000
+    result = result_payload(again, now)
+    assert result["rank"] == 1 and result["correct_count"] == 7
+    assert all(r["is_correct"] for r in result["review"])
+
+
+def test_multiple_choice_is_all_or_nothing(make_event, now):
+    attempt, _ = _join(make_event(), now)
+    multi = next(q for q in attempt_payload(attempt, now)["questions"] if q["type"] == "multiple")
+    services.save_answer(attempt.token, multi["position"], correct_choice(multi)[0], now)
+    assert services.submit(attempt.token, now).score == 0
+
+
+def test_last_answer_before_deadline_wins(make_event, now):
+    attempt, _ = _join(make_event(), now)
+    q = next(q for q in attempt_payload(attempt, now)["questions"] if q["type"] == "single")
+    wrong = next(o["key"] for o in q["options"] if o["key"] != correct_choice(q))
+    services.save_answer(attempt.token, q["position"], wrong, now)
+    services.save_answer(attempt.token, q["position"], correct_choice(q), now)
+    assert services.submit(attempt.token, now).score == 5
+
+
+@pytest.mark.parametrize("offset,accepted", [(-1, True), (1, True), (5, True), (6, False)])
+def test_deadline_edges_with_grace(make_event, now, offset, accepted):
+    event = make_event()
+    attempt, _ = _join(event, now)
+    q = attempt_payload(attempt, now)["questions"][0]
+    at = attempt.deadline_at + timedelta(seconds=offset)
+    if accepted:
+        services.save_answer(attempt.token, q["position"], correct_choice(q), at)
+    else:
+        with pytest.raises(services.DeadlinePassed):
+            services.save_answer(attempt.token, q["position"], correct_choice(q), at)
+        assert attempt.status == "expired"
+
+
+def test_expired_attempt_is_scored_on_what_was_saved(make_event, now):
+    attempt, _ = _join(make_event(), now)
+    q = next(q for q in attempt_payload(attempt, now)["questions"] if q["type"] == "multiple")
+    services.save_answer(attempt.token, q["position"], correct_choice(q), now)
+    later = attempt.deadline_at + timedelta(minutes=5)
+    assert services.close_overdue(later) == 1
+    assert attempt.status == "expired" and attempt.score == 10
+    assert attempt.duration_ms == 600_000
+    with pytest.raises(services.DeadlinePassed):
+        services.submit(attempt.token, later)
+
+
+def test_resume_keeps_attempt_answers_and_clock(make_event, now):
+    event = make_event()
+    attempt, _ = _join(event, now)
+    q = attempt_payload(attempt, now)["questions"][0]
+    services.save_answer(attempt.token, q["position"], correct_choice(q), now)
+    again, created = _join(event, now + timedelta(minutes=3), phone="138 0013 8000")
+    assert not created and again.token == attempt.token
+    assert again.deadline_at == attempt.deadline_at
+    assert attempt_payload(again, now)["questions"][0]["choice"] == correct_choice(q)
+
+
+def test_same_phone_other_name_is_refused(make_event, now):
+    event = make_event()
+    _join(event, now)
+    with pytest.raises(services.IdentityMismatch):
+        _join(event, now, name="李四")
+
+
+def test_attempts_exhausted_and_best_attempt_counts(make_event, make_competition, now):
+    from quizapp.leaderboards.services import top_individuals
+
+    event = make_event(make_competition(attempts=2))
+    first, _ = _join(event, now)
+    services.submit(first.token, now)
+    second, created = _join(event, now + timedelta(seconds=10))
+    assert created and second.number == 2
+    for q in attempt_payload(second, now)["questions"]:
+        services.save_answer(second.token, q["position"], correct_choice(q), now)
+    services.submit(second.token, now + timedelta(seconds=20))
+    with pytest.raises(services.AttemptsExhausted):
+        _join(event, now + timedelta(seconds=30))
+    top = top_individuals(event.competition_id)
+    assert len(top) == 1 and top[0].score == second.score
+
+
+def test_window_is_enforced(make_event, make_competition, now):
+    comp = make_competition(opens_at=now + timedelta(hours=1))
+    with pytest.raises(services.NotOpen):
+        _join(make_event(comp), now)
+
+
+def test_deadline_is_capped_by_closing_time(make_event, make_competition, now):
+    comp = make_competition(closes_at=now + timedelta(minutes=2))
+    attempt, _ = _join(make_event(comp), now)
+    assert attempt.deadline_at == now + timedelta(minutes=2)
+
+
+@pytest.mark.parametrize("phone", ["12345", "23800138000", "", "1380013800a"])
+def test_bad_phone_numbers(make_event, now, phone):
+    with pytest.raises(InvalidField) as err:
+        _join(make_event(), now, phone=phone)
+    assert err.value.field == "phone"
+
+
+def test_phone_notations_are_one_person(make_event, now):
+    event = make_event()
+    a, _ = _join(event, now, phone="+86 138-0013-8000")
+    b, _ = _join(event, now, phone="１３８００１３８０００")
+    assert a.id == b.id
+
+
+def test_unit_must_come_from_the_list(make_event, now):
+    with pytest.raises(InvalidField):
+        _join(make_event(), now, unit_id=999999)
+
+
+def test_free_units_create_one_unit_per_normalised_name(make_event, make_competition, now):
+    event = make_event(make_competition(units=(), free_units=True))
+    a, _ = services.join(event.join_token, name="甲", phone="13900000001",
+                         unit_name="海淀区 ", now=now)
+    b, _ = services.join(event.join_token, name="乙", phone="13900000002",
+                         unit_name="海淀区", now=now)
+    assert a.participant.unit_id == b.participant.unit_id
+
+
+def test_invalid_choice_and_position(make_event, now):
+    attempt, _ = _join(make_event(), now)
+    judge = next(q for q in attempt_payload(attempt, now)["questions"] if q["type"] == "judge")
+    with pytest.raises(InvalidField):
+        services.save_answer(attempt.token, judge["position"], "A", now)
+    with pytest.raises(NotFound):
+        services.save_answer(attempt.token, 99, "A", now)
+    with pytest.raises(NotFound):
+        services.save_answer("nope", 1, "A", now)
+
+
+def test_editing_a_question_does_not_change_past_results(make_event, now):
+    from quizapp.banks.models import Question
+    from quizapp.extensions import db
+
+    attempt, _ = _join(make_event(), now)
+    for q in attempt_payload(attempt, now)["questions"]:
+        services.save_answer(attempt.token, q["position"], correct_choice(q), now)
+    services.submit(attempt.token, now)
+    score = attempt.score
+    for item in attempt.items:
+        question = db.session.get(Question, item.question_id)
+        question.answer = "B" if question.type != "judge" else "F"
+        question.stem = "changed"
+    db.session.commit()
+    result = result_payload(attempt, now)
+    assert result["score"] == score and all(r["is_correct"] for r in result["review"])
+    assert all(r["stem"] != "changed" for r in result["review"])
