@@ -18,9 +18,7 @@ from quizapp import create_app
 from quizapp.dbtypes import utcnow
 from quizapp.extensions import db
 
-PG_ADMIN_URL = os.environ.get(
-    "QUIZ_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test"
-)
+PG_ADMIN_URL = os.environ.get("QUIZ_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def _postgres_database():
@@ -62,15 +60,17 @@ def _schema(database_url, tmp_path_factory):
 
 @pytest.fixture
 def app(_schema, tmp_path):
-    app = create_app({
-        "TESTING": True,
-        "SECRET_KEY": "test-secret",
-        "SQLALCHEMY_DATABASE_URI": _schema,
-        "WTF_CSRF_ENABLED": False,
-        "RATELIMIT_ENABLED": True,
-        "RATELIMIT_STORAGE_URI": "memory://",
-        "PUBLIC_BASE_URL": "http://quiz.test",
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": _schema,
+            "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "PUBLIC_BASE_URL": "http://quiz.test",
+        }
+    )
     with app.app_context():
         yield app
         db.session.rollback()
@@ -125,12 +125,20 @@ def make_bank(app):
                 ("judge", (), "T" if i % 2 == 0 else "F"),
             ):
                 stem = f"{qtype} question {i} {'true' if answer == 'T' else ''}"
-                questions.append(ParsedQuestion(
-                    row=len(questions) + 2, type=qtype, stem=stem, options=options,
-                    answer=answer, explanation=f"because {i}", category="测试",
-                    difficulty=1 + i % 3, source="test",
-                    fingerprint=fingerprint(qtype, stem, options),
-                ))
+                questions.append(
+                    ParsedQuestion(
+                        row=len(questions) + 2,
+                        type=qtype,
+                        stem=stem,
+                        options=options,
+                        answer=answer,
+                        explanation=f"because {i}",
+                        category="测试",
+                        difficulty=1 + i % 3,
+                        source="test",
+                        fingerprint=fingerprint(qtype, stem, options),
+                    )
+                )
         bank = services.get_or_create_bank(name, organization)
         services.add_questions(bank, questions)
         db.session.commit()
@@ -144,17 +152,32 @@ def make_competition(app, make_user, make_bank, now):
     from quizapp.auth.services import get_or_create_organization
     from quizapp.competitions import services
 
-    def make(org="测试单位", counts=None, points=None, units=("东城区", "西城区", "朝阳区"),
-             free_units=False, opens_at=None, closes_at=None, time_limit_s=600,
-             attempts=1, reveal="after_submit", bank=None, title="测试竞赛"):
+    def make(
+        org="测试单位",
+        counts=None,
+        points=None,
+        units=("东城区", "西城区", "朝阳区"),
+        free_units=False,
+        opens_at=None,
+        closes_at=None,
+        time_limit_s=600,
+        attempts=1,
+        reveal="after_submit",
+        bank=None,
+        title="测试竞赛",
+    ):
         organization = get_or_create_organization(org)
         bank = bank or make_bank()
         spec = services.CompetitionSpec(
-            title=title, theme="加强质量支撑 共建质量强国",
+            title=title,
+            theme="加强质量支撑 共建质量强国",
             opens_at=opens_at or now - timedelta(hours=1),
             closes_at=closes_at if closes_at is not None else now + timedelta(days=1),
-            time_limit_s=time_limit_s, attempts_allowed=attempts, reveal=reveal,
-            free_units=free_units, bank_ids=[bank.id],
+            time_limit_s=time_limit_s,
+            attempts_allowed=attempts,
+            reveal=reveal,
+            free_units=free_units,
+            bank_ids=[bank.id],
             counts=counts or {"single": 3, "multiple": 2, "judge": 2},
             points=points or {"single": 5, "multiple": 10, "judge": 5},
             units=[(u, None) for u in units],
@@ -188,5 +211,7 @@ def db_session(app):
 
 
 def table_counts() -> dict[str, int]:
-    return {t.name: db.session.execute(text(f"SELECT COUNT(*) FROM {t.name}")).scalar()
-            for t in db.metadata.sorted_tables}
+    return {
+        t.name: db.session.execute(text(f"SELECT COUNT(*) FROM {t.name}")).scalar()
+        for t in db.metadata.sorted_tables
+    }

@@ -187,10 +187,12 @@ def test_unit_must_come_from_the_list(make_event, now):
 
 def test_free_units_create_one_unit_per_normalised_name(make_event, make_competition, now):
     event = make_event(make_competition(units=(), free_units=True))
-    a, _ = services.join(event.join_token, name="甲", phone="13900000001",
-                         unit_name="海淀区 ", now=now)
-    b, _ = services.join(event.join_token, name="乙", phone="13900000002",
-                         unit_name="海淀区", now=now)
+    a, _ = services.join(
+        event.join_token, name="甲", phone="13900000001", unit_name="海淀区 ", now=now
+    )
+    b, _ = services.join(
+        event.join_token, name="乙", phone="13900000002", unit_name="海淀区", now=now
+    )
     assert a.participant.unit_id == b.participant.unit_id
 
 

@@ -28,8 +28,9 @@ def test_bank_load_is_idempotent_and_listed(runner, loaded):
 
 def test_bank_import_rejects_bad_rows_and_changes_nothing(runner, tmp_path):
     bad = tmp_path / "bad.csv"
-    bad.write_text("题型,题干,选项A,选项B,答案\n单选,好问题,甲,乙,A\n单选,坏问题,甲,乙,Q\n",
-                   encoding="utf-8")
+    bad.write_text(
+        "题型,题干,选项A,选项B,答案\n单选,好问题,甲,乙,A\n单选,坏问题,甲,乙,Q\n", encoding="utf-8"
+    )
     result = runner.invoke(args=["bank", "import", str(bad), "--bank", "导入"])
     assert result.exit_code == 1 and "row 3" in result.output
     assert json.loads(runner.invoke(args=["bank", "list", "--json"]).output)["banks"] == []
@@ -47,32 +48,62 @@ def test_bank_export_round_trip(runner, loaded, tmp_path, suffix):
     assert runner.invoke(args=["bank", "export", "--bank", "质量月题库", str(out)]).exit_code == 0
     result = runner.invoke(args=["bank", "import", str(out), "--bank", "副本"])
     assert result.exit_code == 0, result.output
-    banks = {b["name"]: b["questions"]
-             for b in json.loads(runner.invoke(args=["bank", "list", "--json"]).output)["banks"]}
+    banks = {
+        b["name"]: b["questions"]
+        for b in json.loads(runner.invoke(args=["bank", "list", "--json"]).output)["banks"]
+    }
     assert banks["副本"] == banks["质量月题库"]
 
 
 def test_user_competition_event_and_demo(runner, loaded, tmp_path):
-    assert runner.invoke(args=["user", "create", "a@b.cn", "--org", "市局",
-                               "--password", "long-enough-pw"]).exit_code == 0
-    dup = runner.invoke(args=["user", "create", "a@b.cn", "--org", "市局",
-                              "--password", "long-enough-pw"])
+    assert (
+        runner.invoke(
+            args=["user", "create", "a@b.cn", "--org", "市局", "--password", "long-enough-pw"]
+        ).exit_code
+        == 0
+    )
+    dup = runner.invoke(
+        args=["user", "create", "a@b.cn", "--org", "市局", "--password", "long-enough-pw"]
+    )
     assert dup.exit_code != 0 and "already exists" in dup.output
     units = tmp_path / "units.csv"
-    units.write_text((ROOT / "quizapp/data/units-beijing-districts.csv").read_text("utf-8"),
-                     encoding="utf-8")
-    result = runner.invoke(args=["competition", "create", "--org", "市局", "--title", "竞赛",
-                                 "--draw", "single=5,judge=5", "--units", str(units),
-                                 "--time-limit", "300", "--json"])
+    units.write_text(
+        (ROOT / "quizapp/data/units-beijing-districts.csv").read_text("utf-8"), encoding="utf-8"
+    )
+    result = runner.invoke(
+        args=[
+            "competition",
+            "create",
+            "--org",
+            "市局",
+            "--title",
+            "竞赛",
+            "--draw",
+            "single=5,judge=5",
+            "--units",
+            str(units),
+            "--time-limit",
+            "300",
+            "--json",
+        ]
+    )
     comp = json.loads(result.output)
     assert comp["question_count"] == 10 and len(comp["units"]) == 17
-    bad = runner.invoke(args=["competition", "create", "--org", "市局", "--title", "x",
-                              "--draw", "single=100000"])
+    bad = runner.invoke(
+        args=["competition", "create", "--org", "市局", "--title", "x", "--draw", "single=100000"]
+    )
     assert bad.exit_code != 0
-    event = json.loads(runner.invoke(args=["event", "create", str(comp["id"]), "--name", "现场",
-                                           "--json"]).output)
-    assert set(event) >= {"id", "competition_id", "join_token", "screen_token", "join_url",
-                          "screen_url"}
+    event = json.loads(
+        runner.invoke(args=["event", "create", str(comp["id"]), "--name", "现场", "--json"]).output
+    )
+    assert set(event) >= {
+        "id",
+        "competition_id",
+        "join_token",
+        "screen_token",
+        "join_url",
+        "screen_url",
+    }
     assert event["join_url"].endswith(event["join_token"])
     first = json.loads(runner.invoke(args=["demo", "--json"]).output)
     second = json.loads(runner.invoke(args=["demo", "--json"]).output)

@@ -17,8 +17,11 @@ def test_login_logout_and_old_cookie_stops_working(client, make_user):
     make_user()
     assert client.get("/competitions/").status_code == 302
     bad = login(client, password="wrong-password")
-    assert bad.status_code == 200 and "Wrong email or password" in bad.get_data(as_text=True) \
+    assert (
+        bad.status_code == 200
+        and "Wrong email or password" in bad.get_data(as_text=True)
         or "密码" in bad.get_data(as_text=True)
+    )
     assert login(client).status_code == 302
     assert client.get("/competitions/").status_code == 200
     cookie = client.get_cookie("session").value
@@ -39,11 +42,22 @@ def test_create_competition_with_field_errors_then_success(client, make_user, ma
     bank = make_bank()
     login(client)
     form = {
-        "title": "", "theme": "主题", "opens_at": "2026-09-01T09:00",
-        "closes_at": "2026-09-30T18:00", "time_limit": "10", "banks": [str(bank.id)],
-        "single_count": "3", "single_points": "5", "multiple_count": "999",
-        "multiple_points": "5", "judge_count": "2", "judge_points": "5", "attempts": "1",
-        "reveal": "after_submit", "units": "东城区\n西城区,120", "mask_names": "y",
+        "title": "",
+        "theme": "主题",
+        "opens_at": "2026-09-01T09:00",
+        "closes_at": "2026-09-30T18:00",
+        "time_limit": "10",
+        "banks": [str(bank.id)],
+        "single_count": "3",
+        "single_points": "5",
+        "multiple_count": "999",
+        "multiple_points": "5",
+        "judge_count": "2",
+        "judge_points": "5",
+        "attempts": "1",
+        "reveal": "after_submit",
+        "units": "东城区\n西城区,120",
+        "mask_names": "y",
     }
     r = client.post("/competitions/new", data=form)
     assert r.status_code == 422
@@ -71,12 +85,14 @@ def test_organisers_see_only_their_own(client, make_user, make_event):
     make_user(email="other@example.com", org="别的单位")
     login(client, email="other@example.com")
     comp_id = event.competition_id
-    for url in (f"/competitions/{comp_id}", f"/competitions/events/{event.id}",
-                f"/competitions/events/{event.id}/poster",
-                f"/competitions/{comp_id}/leaderboard"):
+    for url in (
+        f"/competitions/{comp_id}",
+        f"/competitions/events/{event.id}",
+        f"/competitions/events/{event.id}/poster",
+        f"/competitions/{comp_id}/leaderboard",
+    ):
         assert client.get(url).status_code == 404, url
-    assert client.post(f"/competitions/{comp_id}/events",
-                       data={"name": "x"}).status_code == 404
+    assert client.post(f"/competitions/{comp_id}/events", data={"name": "x"}).status_code == 404
     assert "测试竞赛" not in client.get("/competitions/").get_data(as_text=True)
 
 
@@ -104,8 +120,10 @@ def test_unknown_tokens_give_a_friendly_page(client):
 
 
 def _no_js_join(client, event, phone="13600000000"):
-    r = client.post(f"/j/{event.join_token}", data={
-        "name": "赵六", "phone": phone, "unit_id": str(event.competition.units[1].id)})
+    r = client.post(
+        f"/j/{event.join_token}",
+        data={"name": "赵六", "phone": phone, "unit_id": str(event.competition.units[1].id)},
+    )
     assert r.status_code == 302
     return r.headers["Location"]
 
@@ -120,8 +138,11 @@ def test_quiz_without_javascript(client, make_event):
     quiz_url = _no_js_join(client, event)
     token = quiz_url.rsplit("/", 1)[1]
     page = client.get(quiz_url).get_data(as_text=True)
-    assert 'data-action="submit-attempt"' in page and 'type="radio" name="q1"' in page \
+    assert (
+        'data-action="submit-attempt"' in page
+        and 'type="radio" name="q1"' in page
         or 'type="checkbox" name="q1"' in page
+    )
     questions = attempt_payload(attempt_by_token(token), utcnow())["questions"]
     data = {}
     for q in questions:
@@ -156,8 +177,10 @@ def test_names_are_escaped(client, make_event, payload):
     comp = db.session.get(Competition, event.competition_id)
     comp.mask_names = False
     db.session.commit()
-    r = client.post(f"/j/{event.join_token}", data={
-        "name": payload[:30], "phone": "13500000000", "unit_id": str(comp.units[0].id)})
+    r = client.post(
+        f"/j/{event.join_token}",
+        data={"name": payload[:30], "phone": "13500000000", "unit_id": str(comp.units[0].id)},
+    )
     client.post(r.headers["Location"], data={"action": "submit"})
     page = client.get(f"/screen/{event.screen_token}").get_data(as_text=True)
     assert payload[:30] not in page or payload == "{{7*7}}"

@@ -40,8 +40,12 @@ def join(token: str):
     data = _body()
     now = utcnow()
     attempt, created = services.join(
-        token, name=data.get("name"), phone=data.get("phone"),
-        unit_id=data.get("unit_id"), unit_name=data.get("unit_name"), now=now,
+        token,
+        name=data.get("name"),
+        phone=data.get("phone"),
+        unit_id=data.get("unit_id"),
+        unit_name=data.get("unit_name"),
+        now=now,
     )
     return jsonify({"attempt": presenters.attempt_payload(attempt, now)}), 201 if created else 200
 

@@ -25,8 +25,9 @@ def _account_key() -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"], deduct_when=lambda _r: _failed())
-@limiter.limit("10/minute", methods=["POST"], key_func=_account_key,
-               deduct_when=lambda _r: _failed())
+@limiter.limit(
+    "10/minute", methods=["POST"], key_func=_account_key, deduct_when=lambda _r: _failed()
+)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("competitions.index"))

@@ -37,9 +37,7 @@ def get_or_create_organization(name: str) -> Organization:
 
 def find_organization(name: str) -> Organization:
     """Raises NotFound when no organization has that name."""
-    org = db.session.scalar(
-        select(Organization).where(Organization.name == normalise_name(name))
-    )
+    org = db.session.scalar(select(Organization).where(Organization.name == normalise_name(name)))
     if org is None:
         raise NotFound(f"no organization named {name!r}")
     return org

@@ -19,54 +19,79 @@ from quizapp.banks import qtypes
 from quizapp.banks.qtypes import LETTERS  # option columns A..H
 
 QUESTION_TYPES = tuple(qtypes.QUESTION_TYPES)  # ("single", "multiple", "judge")
-LIMITS = {
-    "stem": 2000,
-    "explanation": 4000,
-    "category": 100,
-    "source": 500,
-    "option": 500,
-}
+LIMITS = {"stem": 2000, "explanation": 4000, "category": 100, "source": 500, "option": 500}
 
 # All organiser-facing texts in one place; values are filled in by message().
-# fmt: off
 MESSAGES = {
     "empty_file": _l("The file is empty."),
     "too_many_rows": _l("The file has more than %(limit)s questions; split it into smaller files."),
-    "duplicate_header": _l('Row 1 has two columns for the same thing: "%(first)s" (column %(a)s) and "%(second)s" (column %(b)s). Delete or rename one of them.'),
+    "duplicate_header": _l(
+        'Row 1 has two columns for the same thing: "%(first)s" (column %(a)s) and "%(second)s" '
+        "(column %(b)s). Delete or rename one of them."
+    ),
     "missing_header": _l("Row 1 must be the header row, but it has no %(names)s column."),
     "bad_extension": _l("Only .xlsx and .csv files can be imported; %(name)s is neither."),
-    "xls": _l("This is an old Excel file (.xls) or a password-protected workbook. Open it in Excel or WPS, save it as an Excel Workbook (.xlsx) without a password, and upload that."),
-    "pdf": _l("This is a PDF file; export the questions from Excel or WPS as .xlsx or .csv instead."),
-    "xlsx_as_csv": _l("This file is an Excel workbook, not CSV; give it the .xlsx extension and upload it again."),
-    "not_xlsx": _l("This is not an xlsx file; save it from Excel or WPS as an Excel Workbook (.xlsx)."),
+    "xls": _l(
+        "This is an old Excel file (.xls) or a password-protected workbook. Open it in Excel or "
+        "WPS, save it as an Excel Workbook (.xlsx) without a password, and upload that."
+    ),
+    "pdf": _l(
+        "This is a PDF file; export the questions from Excel or WPS as .xlsx or .csv instead."
+    ),
+    "xlsx_as_csv": _l(
+        "This file is an Excel workbook, not CSV; give it the .xlsx extension and upload it again."
+    ),
+    "not_xlsx": _l(
+        "This is not an xlsx file; save it from Excel or WPS as an Excel Workbook (.xlsx)."
+    ),
     "binary": _l("This is a binary file, not CSV text."),
     "utf16": _l("The UTF-16 text of this file is damaged."),
-    "encoding": _l('The file is neither UTF-8 nor GB18030 text: line %(line)s holds a byte (0x%(byte)s) that cannot be read. Save it as "CSV UTF-8" and upload it again.'),
+    "encoding": _l(
+        "The file is neither UTF-8 nor GB18030 text: line %(line)s holds a byte (0x%(byte)s) "
+        'that cannot be read. Save it as "CSV UTF-8" and upload it again.'
+    ),
     "csv_line": _l("Line %(line)s of the CSV file cannot be read (%(reason)s)."),
     "too_many_parts": _l("The workbook has too many parts to be a question bank."),
-    "too_big": _l("The workbook unpacks to more than %(limit)s MB, which is too big for a question bank."),
-    "compressed": _l("The workbook is compressed far more tightly than a real spreadsheet; save it again from Excel or WPS."),
+    "too_big": _l(
+        "The workbook unpacks to more than %(limit)s MB, which is too big for a question bank."
+    ),
+    "compressed": _l(
+        "The workbook is compressed far more tightly than a real spreadsheet; save it again from "
+        "Excel or WPS."
+    ),
     "packed": _l("The workbook is encrypted or packed in an unusual way."),
     "dtd": _l("The workbook contains XML declarations that are not allowed (DOCTYPE or ENTITY)."),
-    "unreadable": _l("The workbook cannot be read; open it in Excel or WPS, save it as .xlsx and upload it again."),
+    "unreadable": _l(
+        "The workbook cannot be read; open it in Excel or WPS, save it as .xlsx and upload it "
+        "again."
+    ),
     "type_missing": _l("The question type is missing; write 单选, 多选 or 判断."),
     "type_bad": _l('"%(value)s" is not a question type; write 单选, 多选 or 判断.'),
     "stem_missing": _l("The question text is missing."),
     "too_long": _l("This cell has %(length)s characters; at most %(limit)s are allowed."),
     "difficulty_bad": _l('"%(value)s" is not a difficulty; write 1, 2 or 3 (易, 中, 难).'),
-    "option_gap": _l("Option %(letter)s is filled but option %(previous)s is empty; fill the options from A onwards without gaps."),
+    "option_gap": _l(
+        "Option %(letter)s is filled but option %(previous)s is empty; fill the options from A "
+        "onwards without gaps."
+    ),
     "too_few_options": _l("A choice question needs at least two options (A and B)."),
     "answer_missing": _l("The answer is missing."),
-    "judge_bad": _l('"%(value)s" is not a true/false answer; write 正确 or 错误 (also 对/错, √/×, T/F).'),
-    "judge_letter": _l("Answer %(letter)s must point at an option that says 正确 or 错误; or write 正确/错误 as the answer."),
+    "judge_bad": _l(
+        '"%(value)s" is not a true/false answer; write 正确 or 错误 (also 对/错, √/×, T/F).'
+    ),
+    "judge_letter": _l(
+        "Answer %(letter)s must point at an option that says 正确 or 错误; "
+        "or write 正确/错误 as the answer."
+    ),
     "answer_bad": _l('"%(value)s" is not an answer; write option letters such as B or ABD.'),
     "answer_twice": _l("The answer %(value)s names an option twice."),
     "answer_empty_option": _l("The answer names option %(letters)s, which is empty."),
     "single_count": _l("A single-choice question has exactly one answer letter, not %(value)s."),
-    "multiple_count": _l("A multiple-choice question needs at least two answer letters, not %(value)s."),
+    "multiple_count": _l(
+        "A multiple-choice question needs at least two answer letters, not %(value)s."
+    ),
     "duplicate": _l("This question duplicates row %(other)s."),
 }
-# fmt: on
 
 
 def message(code: str, **values: object) -> str:
@@ -96,14 +121,7 @@ REQUIRED_FIELDS = ("type", "stem", "answer")
 FIELD_LABELS = {"type": "题型 (type)", "stem": "题干 (stem)", "answer": "答案 (answer)"}
 TYPE_ALIASES = {
     "single": ("单选", "单选题", "单项选择", "单项选择题", "single", "singlechoice"),
-    "multiple": (
-        "多选",
-        "多选题",
-        "多项选择",
-        "多项选择题",
-        "multiple",
-        "multiplechoice",
-    ),
+    "multiple": ("多选", "多选题", "多项选择", "多项选择题", "multiple", "multiplechoice"),
     "judge": ("判断", "判断题", "judge", "trueorfalse", "truefalse"),
 }
 JUDGE_ALIASES = {
@@ -182,9 +200,7 @@ def _squeeze(text: str) -> str:
     return "".join(
         ch
         for ch in text
-        if not ch.isspace()
-        and ch not in _CJK_PUNCT
-        and unicodedata.category(ch)[0] not in "PSZ"
+        if not ch.isspace() and ch not in _CJK_PUNCT and unicodedata.category(ch)[0] not in "PSZ"
     )
 
 
@@ -205,8 +221,9 @@ Fail = Callable[[str, str], None]  # fail(field, message)
 def check_row(values: dict[str, str], fail: Fail) -> dict[str, object]:
     """Validate one row's cell texts, keyed by field ("type", "stem", "A"...).
 
-    Returns the question's fields; they are only meaningful when ``fail`` was not
-    called. ``fail(field, message)`` receives every problem of the row.
+    Returns the fields of a ParsedQuestion but its row and fingerprint; they are
+    only meaningful when ``fail`` was not called. ``fail(field, message)`` receives
+    every problem of the row.
     """
     get = values.get
     qtype = TYPE_LOOKUP.get(key(values["type"]))
@@ -218,9 +235,7 @@ def check_row(values: dict[str, str], fail: Fail) -> dict[str, object]:
         fail("stem", message("stem_missing"))
     for name in ("stem", "explanation", "category", "source"):
         if len(get(name, "")) > LIMITS[name]:
-            fail(
-                name, message("too_long", length=len(get(name, "")), limit=LIMITS[name])
-            )
+            fail(name, message("too_long", length=len(get(name, "")), limit=LIMITS[name]))
     difficulty = DIFFICULTY_LOOKUP.get(key(get("difficulty", "")) or "2")
     if difficulty is None:
         fail("difficulty", message("difficulty_bad", value=get("difficulty")))
@@ -236,9 +251,13 @@ def check_row(values: dict[str, str], fail: Fail) -> dict[str, object]:
         fail("answer", exc.args[0])
     return {
         "type": qtype,
+        "stem": values["stem"],
         "options": options,
         "answer": answer,
+        "explanation": get("explanation", ""),
+        "category": get("category", ""),
         "difficulty": difficulty,
+        "source": get("source", ""),
     }
 
 
@@ -248,10 +267,7 @@ def check_options(raw: list[str], qtype: str | None, fail: Fail) -> tuple[str, .
     for index, text in enumerate(raw):
         letter = LETTERS[index]
         if text and index and not raw[index - 1]:
-            fail(
-                letter,
-                message("option_gap", letter=letter, previous=LETTERS[index - 1]),
-            )
+            fail(letter, message("option_gap", letter=letter, previous=LETTERS[index - 1]))
         if len(text) > LIMITS["option"]:
             fail(letter, message("too_long", length=len(text), limit=LIMITS["option"]))
     count = raw.index("") if "" in raw else len(raw)

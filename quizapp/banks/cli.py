@@ -53,7 +53,10 @@ def import_(file: Path, bank_name: str, org: str | None) -> None:
     try:
         organization = find_organization(org) if org else None
         report = services.import_file(
-            file.read_bytes(), file.name, bank_name, organization,
+            file.read_bytes(),
+            file.name,
+            bank_name,
+            organization,
             max_rows=current_app.config["IMPORT_MAX_ROWS"],
         )
     except services.ImportRejected as err:

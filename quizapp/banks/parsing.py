@@ -36,14 +36,24 @@ with warnings.catch_warnings():
     defusedxml.defuse_stdlib()
 
 __all__ = [
-    "MAX_OPTIONS", "QUESTION_TYPES", "ImportFileError", "ParseResult", "ParsedQuestion",
-    "RowError", "fingerprint", "parse_answer", "parse_csv_bytes", "parse_rows",
-    "parse_upload", "parse_xlsx_bytes"
-]  # fmt: skip
+    "MAX_OPTIONS",
+    "QUESTION_TYPES",
+    "ImportFileError",
+    "ParseResult",
+    "ParsedQuestion",
+    "RowError",
+    "fingerprint",
+    "parse_answer",
+    "parse_csv_bytes",
+    "parse_rows",
+    "parse_upload",
+    "parse_xlsx_bytes",
+]
 
 MAX_OPTIONS = len(LETTERS)
 MAX_MEMBERS = 1000  # parts of an xlsx archive
 MAX_RATIO = 200  # compression ratio of a part larger than 1 MB
+_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, or an encrypted .xlsx
 _DTD_MARKERS = tuple(
@@ -175,10 +185,10 @@ def _read_header(header: Sequence[object]) -> dict[str, tuple[int, str]]:
         name = _cells.HEADER_LOOKUP.get(_cells.key(text).strip("*"))  # "*题干": required
         if name in columns:
             first_index, first_text = columns[name]
+            first_column, column = get_column_letter(first_index + 1), get_column_letter(index + 1)
             raise ImportFileError.of(
-                "duplicate_header", first=first_text, a=get_column_letter(first_index + 1),
-                second=text, b=get_column_letter(index + 1),
-            )  # fmt: skip
+                "duplicate_header", first=first_text, a=first_column, second=text, b=column
+            )
         if name is not None:
             columns[name] = (index, text)
     labels = _cells.FIELD_LABELS
@@ -197,19 +207,12 @@ def _parse_row(
 ) -> tuple[ParsedQuestion | None, list[RowError]]:
     errors: list[RowError] = []
     fields = _cells.check_row(
-        values,
-        lambda name, message: errors.append(_row_error(row, columns, name, message)),
+        values, lambda name, message: errors.append(_row_error(row, columns, name, message))
     )
     if errors:
         return None, errors
-    stem, options = values["stem"], fields["options"]
-    question = ParsedQuestion(
-        row=row, type=fields["type"], stem=stem, options=options, answer=fields["answer"],
-        explanation=values.get("explanation", ""), category=values.get("category", ""),
-        difficulty=fields["difficulty"], source=values.get("source", ""),
-        fingerprint=fingerprint(fields["type"], stem, options),
-    )  # fmt: skip
-    return question, errors
+    identity = fingerprint(fields["type"], fields["stem"], fields["options"])
+    return ParsedQuestion(row=row, **fields, fingerprint=identity), errors
 
 
 # --- reading the bytes -------------------------------------------------------
@@ -275,14 +278,10 @@ def _check_archive(archive: zipfile.ZipFile, max_uncompressed: int) -> None:
     if sum(member.file_size for member in members) > max_uncompressed:
         raise ImportFileError.of("too_big", limit=max_uncompressed // (1024 * 1024))
     for member in members:
-        if member.file_size > 1024 * 1024 and member.file_size > MAX_RATIO * max(
-            member.compress_size, 1
-        ):
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > 1024 * 1024 and ratio > MAX_RATIO:
             raise ImportFileError.of("compressed")
-        if member.flag_bits & 0x1 or member.compress_type not in (
-            0,
-            zipfile.ZIP_DEFLATED,
-        ):
+        if member.flag_bits & 0x1 or member.compress_type not in _COMPRESSIONS:
             raise ImportFileError.of("packed")
         if member.filename.lower().endswith((".xml", ".rels", ".vml")):
             with archive.open(member) as part:
@@ -297,14 +296,7 @@ def _xlsx_rows(data: bytes, *, max_uncompressed: int) -> Iterator[tuple]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             _check_archive(archive, max_uncompressed)
-    except (
-        zipfile.BadZipFile,
-        zlib.error,
-        EOFError,
-        OSError,
-        ValueError,
-        RuntimeError,
-    ) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError) as exc:
         raise ImportFileError.of("unreadable") from exc
     # openpyxl raises all kinds of exceptions on damaged or hostile files (KeyError,
     # InvalidFileException, TypeError, defusedxml's errors...), which all mean the

@@ -81,9 +81,16 @@ def add_questions(bank: QuestionBank, questions: Iterable[ParsedQuestion]) -> Im
         existing.add(q.fingerprint)
         db.session.add(
             Question(
-                bank_id=bank.id, type=q.type, stem=q.stem, options=list(q.options),
-                answer=q.answer, explanation=q.explanation, category=q.category,
-                difficulty=q.difficulty, source=q.source, fingerprint=q.fingerprint,
+                bank_id=bank.id,
+                type=q.type,
+                stem=q.stem,
+                options=list(q.options),
+                answer=q.answer,
+                explanation=q.explanation,
+                category=q.category,
+                difficulty=q.difficulty,
+                source=q.source,
+                fingerprint=q.fingerprint,
             )
         )
         report.added += 1
@@ -92,8 +99,12 @@ def add_questions(bank: QuestionBank, questions: Iterable[ParsedQuestion]) -> Im
 
 
 def import_file(
-    data: bytes, filename: str, bank_name: str, organization: Organization | None,
-    *, max_rows: int = 5000,
+    data: bytes,
+    filename: str,
+    bank_name: str,
+    organization: Organization | None,
+    *,
+    max_rows: int = 5000,
 ) -> ImportReport:
     """Import one file into a bank, all or nothing. Raises ImportRejected. Commits."""
     questions = parse_file(data, filename, max_rows=max_rows)

@@ -19,9 +19,13 @@ from openpyxl.styles import Font
 from quizapp.banks._cells import LETTERS, clean_text, neutralise
 
 __all__ = [
-    "EXPORT_HEADER", "ExportQuestion", "neutralise", "question_rows", "write_csv",
+    "EXPORT_HEADER",
+    "ExportQuestion",
+    "neutralise",
+    "question_rows",
+    "write_csv",
     "write_xlsx",
-]  # fmt: skip
+]
 
 # Always all eight option columns, so every export has the same layout.
 EXPORT_HEADER = ["题型", "题干", *(f"选项{letter}" for letter in LETTERS)]
@@ -81,9 +85,7 @@ def question_rows(questions: Iterable[ExportQuestion]) -> Iterator[list[str]]:
             question.difficulty,
             question.source,
         ]
-        yield [
-            neutralise(clean_text("" if cell is None else str(cell))) for cell in cells
-        ]
+        yield [neutralise(clean_text("" if cell is None else str(cell))) for cell in cells]
 
 
 def write_csv(questions: Iterable[ExportQuestion], fp: BinaryIO) -> None:
@@ -112,9 +114,7 @@ def write_xlsx(questions: Iterable[ExportQuestion], fp: BinaryIO) -> None:
     sheet.freeze_panes = "A2"
     bold = Font(bold=True)
     for index, row in enumerate(question_rows(questions)):
-        sheet.append(
-            [_text_cell(sheet, value, bold if index == 0 else None) for value in row]
-        )
+        sheet.append([_text_cell(sheet, value, bold if index == 0 else None) for value in row])
     workbook.save(fp)
 
 

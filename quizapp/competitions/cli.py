@@ -59,13 +59,19 @@ def _parse_time(value: str | None) -> datetime | None:
 
 def _competition_json(comp: Competition) -> dict:
     return {
-        "id": comp.id, "title": comp.title, "theme": comp.theme,
-        "organization": comp.organization.name, "time_limit_s": comp.time_limit_s,
-        "question_count": comp.question_count, "max_score": comp.max_score,
-        "attempts_allowed": comp.attempts_allowed, "reveal": comp.reveal,
+        "id": comp.id,
+        "title": comp.title,
+        "theme": comp.theme,
+        "organization": comp.organization.name,
+        "time_limit_s": comp.time_limit_s,
+        "question_count": comp.question_count,
+        "max_score": comp.max_score,
+        "attempts_allowed": comp.attempts_allowed,
+        "reveal": comp.reveal,
         "opens_at": comp.opens_at.isoformat(),
         "closes_at": comp.closes_at.isoformat() if comp.closes_at else None,
-        "free_units": comp.free_units, "units": [u.name for u in comp.units],
+        "free_units": comp.free_units,
+        "units": [u.name for u in comp.units],
     }
 
 
@@ -78,27 +84,56 @@ def _competition_json(comp: Competition) -> dict:
 @click.option("--points", default="single=5,multiple=5,judge=5", show_default=True)
 @click.option("--time-limit", type=click.IntRange(10, 86400), default=600, show_default=True)
 @click.option("--attempts", type=click.IntRange(1, 100), default=1, show_default=True)
-@click.option("--reveal", type=click.Choice(["after_submit", "after_close", "never"]),
-              default="after_submit", show_default=True)
+@click.option(
+    "--reveal",
+    type=click.Choice(["after_submit", "after_close", "never"]),
+    default="after_submit",
+    show_default=True,
+)
 @click.option("--opens", default=None, help="ISO time (default: now).")
 @click.option("--closes", default=None, help="ISO time (default: open-ended).")
 @click.option("--units", "units_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--free-units", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
-def create_competition(org, title, theme, banks, draw, points, time_limit, attempts, reveal,
-                       opens, closes, units_file, free_units, as_json) -> None:
+def create_competition(
+    org,
+    title,
+    theme,
+    banks,
+    draw,
+    points,
+    time_limit,
+    attempts,
+    reveal,
+    opens,
+    closes,
+    units_file,
+    free_units,
+    as_json,
+) -> None:
     """Create a competition from the command line."""
     try:
         organization = find_organization(org)
         bank_names = banks or (bank_services.STARTER_BANK_NAME,)
         bank_ids = [bank_services.get_bank(name).id for name in bank_names]
-        units = (services.parse_units_file(units_file.read_bytes(), units_file.name)
-                 if units_file else [])
+        units = (
+            services.parse_units_file(units_file.read_bytes(), units_file.name)
+            if units_file
+            else []
+        )
         spec = services.CompetitionSpec(
-            title=title, theme=theme, opens_at=_parse_time(opens) or utcnow(),
-            closes_at=_parse_time(closes), time_limit_s=time_limit, attempts_allowed=attempts,
-            reveal=reveal, free_units=free_units or not units, bank_ids=bank_ids,
-            counts=_parse_draw(draw), points=_parse_draw(points), units=units,
+            title=title,
+            theme=theme,
+            opens_at=_parse_time(opens) or utcnow(),
+            closes_at=_parse_time(closes),
+            time_limit_s=time_limit,
+            attempts_allowed=attempts,
+            reveal=reveal,
+            free_units=free_units or not units,
+            bank_ids=bank_ids,
+            counts=_parse_draw(draw),
+            points=_parse_draw(points),
+            units=units,
         )
         comp = services.create_competition(organization.id, spec)
     except DomainError as err:
@@ -106,8 +141,10 @@ def create_competition(org, title, theme, banks, draw, points, time_limit, attem
     if as_json:
         click.echo(json.dumps(_competition_json(comp), ensure_ascii=False))
     else:
-        click.echo(f"Created competition {comp.id}: {comp.title} "
-                   f"({comp.question_count} questions, {comp.time_limit_s} s).")
+        click.echo(
+            f"Created competition {comp.id}: {comp.title} "
+            f"({comp.question_count} questions, {comp.time_limit_s} s)."
+        )
 
 
 @event_cli.command("create")
@@ -125,8 +162,10 @@ def create_event(competition_id: int, name: str, venue: str, as_json: bool) -> N
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False))
     else:
-        click.echo(f"Event {event.id}: {event.name}\n  join:   {data['join_url']}\n"
-                   f"  screen: {data['screen_url']}")
+        click.echo(
+            f"Event {event.id}: {event.name}\n  join:   {data['join_url']}\n"
+            f"  screen: {data['screen_url']}"
+        )
 
 
 @click.command("demo")
@@ -141,9 +180,11 @@ def demo_command(as_json: bool) -> None:
         click.echo(json.dumps(data, ensure_ascii=False))
         return
     event = data["events"][0]
-    click.echo(f"Organiser login: {data['organizer']['email']} / {data['organizer']['password']}"
-               f"\nLogin page: {base_url()}/auth/login"
-               f"\nJoin (QR):  {event['join_url']}\nScreen:     {event['screen_url']}")
+    click.echo(
+        f"Organiser login: {data['organizer']['email']} / {data['organizer']['password']}"
+        f"\nLogin page: {base_url()}/auth/login"
+        f"\nJoin (QR):  {event['join_url']}\nScreen:     {event['screen_url']}"
+    )
 
 
 def create_demo() -> dict:
@@ -158,18 +199,28 @@ def create_demo() -> dict:
         db.session.add(user)
     user.set_password(password)
     db.session.commit()
-    comp = db.session.scalar(select(Competition).where(
-        Competition.organization_id == org.id, Competition.title == DEMO_TITLE))
+    comp = db.session.scalar(
+        select(Competition).where(
+            Competition.organization_id == org.id, Competition.title == DEMO_TITLE
+        )
+    )
     if comp is None:
         units_path = Path(current_app.root_path) / "data" / "units-beijing-districts.csv"
         now = utcnow().replace(microsecond=0)
-        comp = services.create_competition(org.id, services.CompetitionSpec(
-            title=DEMO_TITLE, theme=DEMO_THEME, opens_at=now - timedelta(minutes=1),
-            closes_at=now + timedelta(days=60), time_limit_s=600, bank_ids=[bank.id],
-            counts={"single": 10, "multiple": 5, "judge": 5},
-            points={"single": 5, "multiple": 5, "judge": 5},
-            units=services.parse_units_file(units_path.read_bytes(), units_path.name),
-        ))
+        comp = services.create_competition(
+            org.id,
+            services.CompetitionSpec(
+                title=DEMO_TITLE,
+                theme=DEMO_THEME,
+                opens_at=now - timedelta(minutes=1),
+                closes_at=now + timedelta(days=60),
+                time_limit_s=600,
+                bank_ids=[bank.id],
+                counts={"single": 10, "multiple": 5, "judge": 5},
+                points={"single": 5, "multiple": 5, "judge": 5},
+                units=services.parse_units_file(units_path.read_bytes(), units_path.name),
+            ),
+        )
     event = db.session.scalar(select(Event).where(Event.competition_id == comp.id))
     if event is None:
         event = services.create_event(comp.id, "质量月主题活动现场", "示范会场")

@@ -32,8 +32,9 @@ class CompetitionForm(FlaskForm):
     theme = StringField(_l("Theme"), validators=[Optional(), Length(max=200)])
     opens_at = DateTimeLocalField(_l("Opens at"), validators=[DataRequired()])
     closes_at = DateTimeLocalField(_l("Closes at"), validators=[Optional()])
-    time_limit = IntegerField(_l("Time limit (minutes)"), default=10,
-                              validators=[InputRequired(), NumberRange(1, 1440)])
+    time_limit = IntegerField(
+        _l("Time limit (minutes)"), default=10, validators=[InputRequired(), NumberRange(1, 1440)]
+    )
     banks = MultiCheckboxField(_l("Question banks"), coerce=int)
     single_count = _count(_l("Single-choice questions"))
     single_points = _points(_l("Points each"))
@@ -41,15 +42,21 @@ class CompetitionForm(FlaskForm):
     multiple_points = _points(_l("Points each"))
     judge_count = _count(_l("True/false questions"))
     judge_points = _points(_l("Points each"))
-    attempts = IntegerField(_l("Attempts allowed"), default=1,
-                            validators=[InputRequired(), NumberRange(1, 100)])
-    reveal = SelectField(_l("Show correct answers"), choices=[
-        ("after_submit", _l("Right after submitting")),
-        ("after_close", _l("After the competition closes")),
-        ("never", _l("Never")),
-    ])
-    units = TextAreaField(_l("Units (one per line; optionally “name,headcount”)"),
-                          validators=[Optional(), Length(max=20000)])
+    attempts = IntegerField(
+        _l("Attempts allowed"), default=1, validators=[InputRequired(), NumberRange(1, 100)]
+    )
+    reveal = SelectField(
+        _l("Show correct answers"),
+        choices=[
+            ("after_submit", _l("Right after submitting")),
+            ("after_close", _l("After the competition closes")),
+            ("never", _l("Never")),
+        ],
+    )
+    units = TextAreaField(
+        _l("Units (one per line; optionally “name,headcount”)"),
+        validators=[Optional(), Length(max=20000)],
+    )
     free_units = BooleanField(_l("Participants may type their own unit"))
     mask_names = BooleanField(_l("Mask names on public screens"), default=True)
     submit = SubmitField(_l("Create competition"))

@@ -31,9 +31,7 @@ class Competition(db.Model):
     __table_args__ = (
         CheckConstraint("time_limit_s > 0", name="time_limit"),
         CheckConstraint("attempts_allowed >= 1", name="attempts"),
-        CheckConstraint(
-            "reveal IN ('after_submit', 'after_close', 'never')", name="reveal"
-        ),
+        CheckConstraint("reveal IN ('after_submit', 'after_close', 'never')", name="reveal"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

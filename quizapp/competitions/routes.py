@@ -35,18 +35,24 @@ def _aware(value: datetime | None) -> datetime | None:
 
 @bp.get("/")
 def index():
-    return render_template("competitions/index.html",
-                           competitions=services.competitions_for(current_user))
+    return render_template(
+        "competitions/index.html", competitions=services.competitions_for(current_user)
+    )
 
 
 def _spec_from(form: CompetitionForm) -> services.CompetitionSpec:
     units = services.parse_units(form.units.data or "")
     return services.CompetitionSpec(
-        title=form.title.data, theme=form.theme.data or "",
-        opens_at=_aware(form.opens_at.data), closes_at=_aware(form.closes_at.data),
-        time_limit_s=form.time_limit.data * 60, attempts_allowed=form.attempts.data,
-        reveal=form.reveal.data, free_units=form.free_units.data,
-        mask_names=form.mask_names.data, bank_ids=form.banks.data or [],
+        title=form.title.data,
+        theme=form.theme.data or "",
+        opens_at=_aware(form.opens_at.data),
+        closes_at=_aware(form.closes_at.data),
+        time_limit_s=form.time_limit.data * 60,
+        attempts_allowed=form.attempts.data,
+        reveal=form.reveal.data,
+        free_units=form.free_units.data,
+        mask_names=form.mask_names.data,
+        bank_ids=form.banks.data or [],
         counts={t: getattr(form, f"{t}_count").data for t in services.QTYPES},
         points={t: getattr(form, f"{t}_points").data for t in services.QTYPES},
         units=units,
@@ -83,9 +89,14 @@ def detail(competition_id: int):
     comp = services.get_competition(competition_id, current_user)
     started, finished = boards.counts(comp.id)
     return render_template(
-        "competitions/detail.html", comp=comp, form=EventForm(), started=started,
-        finished=finished, top=boards.top_individuals(comp.id, limit=10),
-        units=boards.unit_ranking(comp.id), now=utcnow(),
+        "competitions/detail.html",
+        comp=comp,
+        form=EventForm(),
+        started=started,
+        finished=finished,
+        top=boards.top_individuals(comp.id, limit=10),
+        units=boards.unit_ranking(comp.id),
+        now=utcnow(),
     )
 
 
@@ -112,8 +123,12 @@ def event(event_id: int):
     event = services.get_event(event_id, current_user)
     started, finished = boards.counts(event.competition_id, event.id)
     return render_template(
-        "competitions/event.html", event=event, comp=event.competition,
-        urls=services.event_urls(event, base_url()), started=started, finished=finished,
+        "competitions/event.html",
+        event=event,
+        comp=event.competition,
+        urls=services.event_urls(event, base_url()),
+        started=started,
+        finished=finished,
         top=boards.top_individuals(event.competition_id, event.id, limit=20),
         units=boards.unit_ranking(event.competition_id, event.id),
     )
@@ -122,8 +137,12 @@ def event(event_id: int):
 @bp.get("/events/<int:event_id>/poster")
 def poster(event_id: int):
     event = services.get_event(event_id, current_user)
-    return render_template("competitions/poster.html", event=event, comp=event.competition,
-                           urls=services.event_urls(event, base_url()))
+    return render_template(
+        "competitions/poster.html",
+        event=event,
+        comp=event.competition,
+        urls=services.event_urls(event, base_url()),
+    )
 
 
 @bp.get("/<int:competition_id>/leaderboard")
@@ -135,7 +154,9 @@ def leaderboard(competition_id: int):
         event = None
     scope = event.id if event else None
     return render_template(
-        "competitions/leaderboard.html", comp=comp, event=event,
+        "competitions/leaderboard.html",
+        comp=comp,
+        event=event,
         top=boards.top_individuals(comp.id, scope, limit=200),
         units=boards.unit_ranking(comp.id, scope),
     )

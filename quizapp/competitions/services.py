@@ -50,12 +50,15 @@ def visible_banks(user_or_org_id: User | int | None) -> list[QuestionBank]:
     if isinstance(user_or_org_id, User) and user_or_org_id.is_admin:
         return list(db.session.scalars(select(QuestionBank).order_by(QuestionBank.id)))
     org_id = user_or_org_id.organization_id if isinstance(user_or_org_id, User) else user_or_org_id
-    return list(db.session.scalars(
-        select(QuestionBank)
-        .where((QuestionBank.organization_id.is_(None))
-               | (QuestionBank.organization_id == org_id))
-        .order_by(QuestionBank.id)
-    ))
+    return list(
+        db.session.scalars(
+            select(QuestionBank)
+            .where(
+                (QuestionBank.organization_id.is_(None)) | (QuestionBank.organization_id == org_id)
+            )
+            .order_by(QuestionBank.id)
+        )
+    )
 
 
 def available_by_type(bank_ids: list[int]) -> dict[str, int]:
@@ -77,8 +80,9 @@ def _validate(spec: CompetitionSpec, organization_id: int) -> None:
     if spec.closes_at is not None and spec.closes_at <= spec.opens_at:
         raise InvalidField(_("The closing time must be after the opening time."), field="closes_at")
     if not 10 <= spec.time_limit_s <= 24 * 3600:
-        raise InvalidField(_("The time limit must be between 10 seconds and 24 hours."),
-                           field="time_limit")
+        raise InvalidField(
+            _("The time limit must be between 10 seconds and 24 hours."), field="time_limit"
+        )
     if not 1 <= spec.attempts_allowed <= 100:
         raise InvalidField(_("Attempts allowed must be between 1 and 100."), field="attempts")
     if spec.reveal not in REVEAL_CHOICES:
@@ -108,16 +112,24 @@ def create_competition(organization_id: int, spec: CompetitionSpec) -> Competiti
     """Create a competition with its draw rules and units. Raises InvalidField. Commits."""
     _validate(spec, organization_id)
     comp = Competition(
-        organization_id=organization_id, title=spec.title.strip(), theme=spec.theme.strip(),
-        opens_at=spec.opens_at, closes_at=spec.closes_at, time_limit_s=spec.time_limit_s,
-        attempts_allowed=spec.attempts_allowed, reveal=spec.reveal,
-        free_units=spec.free_units, mask_names=spec.mask_names,
+        organization_id=organization_id,
+        title=spec.title.strip(),
+        theme=spec.theme.strip(),
+        opens_at=spec.opens_at,
+        closes_at=spec.closes_at,
+        time_limit_s=spec.time_limit_s,
+        attempts_allowed=spec.attempts_allowed,
+        reveal=spec.reveal,
+        free_units=spec.free_units,
+        mask_names=spec.mask_names,
     )
-    comp.banks = list(db.session.scalars(
-        select(QuestionBank).where(QuestionBank.id.in_(spec.bank_ids))))
+    comp.banks = list(
+        db.session.scalars(select(QuestionBank).where(QuestionBank.id.in_(spec.bank_ids)))
+    )
     comp.rules = [
         DrawRule(qtype=t, count=spec.counts[t], points=spec.points.get(t, 0))
-        for t in QTYPES if spec.counts.get(t, 0) > 0
+        for t in QTYPES
+        if spec.counts.get(t, 0) > 0
     ]
     seen: set[str] = set()
     for name, headcount in spec.units:
@@ -139,8 +151,9 @@ def parse_units(text: str) -> list[tuple[str, int | None]]:
     header_names = ("单位", "unit", "name", "单位名称")
     if rows and rows[0] and normalise_name(rows[0][0]).lower() in header_names:
         header = [normalise_name(h).lower() for h in rows[0]]
-        count_col = next((i for i, h in enumerate(header)
-                          if h in ("应参与人数", "人数", "headcount")), None)
+        count_col = next(
+            (i for i, h in enumerate(header) if h in ("应参与人数", "人数", "headcount")), None
+        )
         body = rows[1:]
         start = 2
     else:
@@ -155,8 +168,9 @@ def parse_units(text: str) -> list[tuple[str, int | None]]:
                 if headcount < 0:
                     raise ValueError
             except ValueError:
-                raise InvalidField(_("Line %(n)d: the headcount must be a whole number.", n=lineno),
-                                   field="units") from None
+                raise InvalidField(
+                    _("Line %(n)d: the headcount must be a whole number.", n=lineno), field="units"
+                ) from None
         units.append((normalise_name(row[0]), headcount))
     return units
 

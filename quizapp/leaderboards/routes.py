@@ -15,5 +15,4 @@ bp = Blueprint("leaderboards", __name__)
 def screen_page(token: str):
     data, _etag = screen.screen_payload(token, utcnow())
     join_url = f"{base_url()}/j/{data['event']['join_token']}"
-    return render_template("leaderboards/screen.html", data=data, token=token,
-                           join_url=join_url)
+    return render_template("leaderboards/screen.html", data=data, token=token, join_url=join_url)

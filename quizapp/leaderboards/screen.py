@@ -59,21 +59,39 @@ def screen_payload(token: str, now: datetime) -> tuple[dict, str]:
     ev_started, ev_finished = services.counts(comp.id, event.id)
     show = services.mask_name if comp.mask_names else (lambda s: s)
     top = [
-        {"rank": p.rank, "name": show(p.name), "unit": p.unit, "score": p.score,
-         "duration_ms": p.duration_ms}
+        {
+            "rank": p.rank,
+            "name": show(p.name),
+            "unit": p.unit,
+            "score": p.score,
+            "duration_ms": p.duration_ms,
+        }
         for p in services.top_individuals(comp.id, limit=TOP_N)
     ]
     units = [
-        {"rank": u.rank, "name": u.name, "participants": u.participants,
-         "average_score": u.average_score}
+        {
+            "rank": u.rank,
+            "name": u.name,
+            "participants": u.participants,
+            "average_score": u.average_score,
+        }
         for u in services.unit_ranking(comp.id)
     ]
     body = {
-        "competition": {"id": comp.id, "title": comp.title, "theme": comp.theme,
-                        "max_score": comp.max_score},
-        "event": {"id": event.id, "name": event.name, "venue": event.venue,
-                  "join_token": event.join_token, "participants": ev_started,
-                  "submitted": ev_finished},
+        "competition": {
+            "id": comp.id,
+            "title": comp.title,
+            "theme": comp.theme,
+            "max_score": comp.max_score,
+        },
+        "event": {
+            "id": event.id,
+            "name": event.name,
+            "venue": event.venue,
+            "join_token": event.join_token,
+            "participants": ev_started,
+            "submitted": ev_finished,
+        },
         "participants": started,
         "submitted": finished,
         "top": top,

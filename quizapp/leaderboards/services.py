@@ -29,14 +29,23 @@ def best_attempts(competition_id: int, event_id: int | None = None):
         func.row_number()
         .over(
             partition_by=Attempt.participant_id,
-            order_by=(Attempt.score.desc(), Attempt.duration_ms.asc(),
-                      Attempt.finished_at.asc(), Attempt.id.asc()),
+            order_by=(
+                Attempt.score.desc(),
+                Attempt.duration_ms.asc(),
+                Attempt.finished_at.asc(),
+                Attempt.id.asc(),
+            ),
         )
         .label("rn")
     )
     inner = select(
-        Attempt.id, Attempt.participant_id, Attempt.score, Attempt.duration_ms,
-        Attempt.finished_at, Attempt.max_score, rn,
+        Attempt.id,
+        Attempt.participant_id,
+        Attempt.score,
+        Attempt.duration_ms,
+        Attempt.finished_at,
+        Attempt.max_score,
+        rn,
     ).where(Attempt.competition_id == competition_id, Attempt.status.in_(FINISHED))
     if event_id is not None:
         inner = inner.where(Attempt.event_id == event_id)
@@ -55,8 +64,9 @@ class RankedPerson:
     duration_ms: int
 
 
-def top_individuals(competition_id: int, event_id: int | None = None,
-                    limit: int = 10, unit_id: int | None = None) -> list[RankedPerson]:
+def top_individuals(
+    competition_id: int, event_id: int | None = None, limit: int = 10, unit_id: int | None = None
+) -> list[RankedPerson]:
     best = best_attempts(competition_id, event_id)
     stmt = (
         select(best, Participant.name, CompetitionUnit.name.label("unit_name"))
@@ -68,8 +78,7 @@ def top_individuals(competition_id: int, event_id: int | None = None,
     if unit_id is not None:
         stmt = stmt.where(Participant.unit_id == unit_id)
     return [
-        RankedPerson(i, r.id, r.name, r.unit_name or "", r.score, r.max_score,
-                     r.duration_ms or 0)
+        RankedPerson(i, r.id, r.name, r.unit_name or "", r.score, r.max_score, r.duration_ms or 0)
         for i, r in enumerate(db.session.execute(stmt), start=1)
     ]
 
@@ -83,13 +92,13 @@ class RankedUnit:
     average_score: float
 
 
-def unit_ranking(competition_id: int, event_id: int | None = None,
-                 limit: int | None = None) -> list[RankedUnit]:
+def unit_ranking(
+    competition_id: int, event_id: int | None = None, limit: int | None = None
+) -> list[RankedUnit]:
     best = best_attempts(competition_id, event_id)
     avg = func.avg(best.c.score)
     stmt = (
-        select(CompetitionUnit.id, CompetitionUnit.name, func.count().label("n"),
-               avg.label("avg"))
+        select(CompetitionUnit.id, CompetitionUnit.name, func.count().label("n"), avg.label("avg"))
         .select_from(best)
         .join(Participant, Participant.id == best.c.participant_id)
         .join(CompetitionUnit, CompetitionUnit.id == Participant.unit_id)
@@ -111,8 +120,11 @@ def rank_of(attempt: Attempt, *, unit_only: bool = False) -> int | None:
     better = or_(
         Attempt.score > attempt.score,
         and_(Attempt.score == attempt.score, Attempt.duration_ms < attempt.duration_ms),
-        and_(Attempt.score == attempt.score, Attempt.duration_ms == attempt.duration_ms,
-             Attempt.finished_at < attempt.finished_at),
+        and_(
+            Attempt.score == attempt.score,
+            Attempt.duration_ms == attempt.duration_ms,
+            Attempt.finished_at < attempt.finished_at,
+        ),
     )
     stmt = select(func.count(func.distinct(Attempt.participant_id))).where(
         Attempt.competition_id == attempt.competition_id,

@@ -45,8 +45,12 @@ def draw_items(competition: Competition, rng: random.Random) -> list[AttemptItem
         ids = [qid for qid in candidate_ids(bank_ids, rule) if qid not in taken]
         if len(ids) < rule.count:
             raise BankExhausted(
-                _("The question banks hold %(have)d question(s) of this type; "
-                  "the competition draws %(want)d.", have=len(ids), want=rule.count)
+                _(
+                    "The question banks hold %(have)d question(s) of this type; "
+                    "the competition draws %(want)d.",
+                    have=len(ids),
+                    want=rule.count,
+                )
             )
         picked = rng.sample(ids, rule.count)
         taken.update(picked)
@@ -64,9 +68,15 @@ def draw_items(competition: Competition, rng: random.Random) -> list[AttemptItem
         options = [q.options[LETTERS.index(letter)] for letter in order]
         items.append(
             AttemptItem(
-                position=position, question_id=q.id, qtype=q.type, stem=q.stem,
-                options=options, option_order=order, key=remap_key(q.answer, order),
-                points=points, explanation=q.explanation,
+                position=position,
+                question_id=q.id,
+                qtype=q.type,
+                stem=q.stem,
+                options=options,
+                option_order=order,
+                key=remap_key(q.answer, order),
+                points=points,
+                explanation=q.explanation,
             )
         )
     return items

@@ -41,13 +41,20 @@ def join(token: str):
     if form.validate_on_submit():
         try:
             attempt, _created = services.join(
-                token, name=form.name.data, phone=form.phone.data,
-                unit_id=form.unit_id.data or None, unit_name=form.unit_name.data, now=now,
+                token,
+                name=form.name.data,
+                phone=form.phone.data,
+                unit_id=form.unit_id.data or None,
+                unit_name=form.unit_name.data,
+                now=now,
             )
             return redirect(url_for("play.quiz", token=attempt.token))
         except InvalidField as err:
-            field = form.unit_id if err.field == "unit_id" and not comp.free_units else \
-                getattr(form, err.field or "name", form.name)
+            field = (
+                form.unit_id
+                if err.field == "unit_id" and not comp.free_units
+                else getattr(form, err.field or "name", form.name)
+            )
             field.errors = [*field.errors, err.message]
         except services.IdentityMismatch as err:
             form.name.errors = [*form.name.errors, err.message]
@@ -59,8 +66,9 @@ def join(token: str):
         except DomainError as err:
             flash(err.message, "error")
     status = 422 if request.method == "POST" else 200
-    return render_template("play/join.html", event=event, comp=comp, form=form,
-                           info=competition_info(comp, now)), status
+    return render_template(
+        "play/join.html", event=event, comp=comp, form=form, info=competition_info(comp, now)
+    ), status
 
 
 def _last_attempt(competition_id: int, phone: str) -> Attempt | None:
@@ -69,7 +77,8 @@ def _last_attempt(competition_id: int, phone: str) -> Attempt | None:
     except InvalidField:
         return None
     return db.session.scalar(
-        select(Attempt).join(Participant)
+        select(Attempt)
+        .join(Participant)
         .where(Participant.competition_id == competition_id, Participant.phone == phone)
         .order_by(Attempt.number.desc())
     )
@@ -79,8 +88,9 @@ def _last_attempt(competition_id: int, phone: str) -> Attempt | None:
 def qr_svg_image(token: str):
     event = services.event_by_join_token(token)
     url = f"{base_url()}/j/{event.join_token}"
-    return Response(qr_svg(url), mimetype="image/svg+xml",
-                    headers={"Cache-Control": "public, max-age=300"})
+    return Response(
+        qr_svg(url), mimetype="image/svg+xml", headers={"Cache-Control": "public, max-age=300"}
+    )
 
 
 @bp.get("/j/<token>/qr.png")
@@ -88,8 +98,11 @@ def qr_png_image(token: str):
     event = services.event_by_join_token(token)
     url = f"{base_url()}/j/{event.join_token}"
     size = request.args.get("size", 10, type=int)
-    return Response(qr_png(url, box_size=min(max(size, 2), 40)), mimetype="image/png",
-                    headers={"Cache-Control": "public, max-age=300"})
+    return Response(
+        qr_png(url, box_size=min(max(size, 2), 40)),
+        mimetype="image/png",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
 
 
 @bp.get("/a/<token>")
@@ -98,8 +111,12 @@ def quiz(token: str):
     attempt = services.attempt_by_token(token)
     if services.finalize_if_overdue(attempt, now):
         return redirect(url_for("play.result", token=token))
-    return render_template("play/quiz.html", attempt=attempt, comp=attempt.competition,
-                           data=presenters.attempt_payload(attempt, now))
+    return render_template(
+        "play/quiz.html",
+        attempt=attempt,
+        comp=attempt.competition,
+        data=presenters.attempt_payload(attempt, now),
+    )
 
 
 @bp.post("/a/<token>")
@@ -130,6 +147,10 @@ def result(token: str):
     attempt = services.attempt_by_token(token)
     if not services.finalize_if_overdue(attempt, now):
         return redirect(url_for("play.quiz", token=token))
-    return render_template("play/result.html", attempt=attempt, comp=attempt.competition,
-                           result=presenters.result_payload(attempt, now),
-                           items={i.position: i for i in attempt.items})
+    return render_template(
+        "play/result.html",
+        attempt=attempt,
+        comp=attempt.competition,
+        result=presenters.result_payload(attempt, now),
+        items={i.position: i for i in attempt.items},
+    )

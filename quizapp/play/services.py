@@ -123,8 +123,13 @@ def _start_attempt(
     if comp.closes_at is not None:
         deadline = min(deadline, comp.closes_at)
     attempt = Attempt(
-        participant_id=participant.id, competition_id=comp.id, event_id=event.id,
-        number=number, seed=seed, started_at=now, deadline_at=deadline,
+        participant_id=participant.id,
+        competition_id=comp.id,
+        event_id=event.id,
+        number=number,
+        seed=seed,
+        started_at=now,
+        deadline_at=deadline,
         max_score=comp.max_score,
     )
     db.session.add(attempt)
@@ -133,8 +138,13 @@ def _start_attempt(
 
 
 def join(
-    join_token: str, *, name: object, phone: object, unit_id: object = None,
-    unit_name: object = None, now: datetime | None = None,
+    join_token: str,
+    *,
+    name: object,
+    phone: object,
+    unit_id: object = None,
+    unit_name: object = None,
+    now: datetime | None = None,
 ) -> tuple[Attempt, bool]:
     """Start an attempt for name+phone at an event, or resume the active one.
 
@@ -146,8 +156,9 @@ def join(
     comp = event.competition
     clean_name = normalise_name(str(name or ""))
     if not clean_name or len(clean_name) > MAX_NAME:
-        raise InvalidField(_("Please enter your name (at most %(n)d characters).", n=MAX_NAME),
-                           field="name")
+        raise InvalidField(
+            _("Please enter your name (at most %(n)d characters).", n=MAX_NAME), field="name"
+        )
     clean_phone = normalise_phone(phone)
     for _try in range(3):  # a concurrent join of the same person loses the insert race once
         try:
@@ -159,9 +170,7 @@ def join(
 
 def _join_once(comp, event, name, phone, unit_id, unit_name, now) -> tuple[Attempt, bool]:
     participant = db.session.scalar(
-        select(Participant).where(
-            Participant.competition_id == comp.id, Participant.phone == phone
-        )
+        select(Participant).where(Participant.competition_id == comp.id, Participant.phone == phone)
     )
     if participant is not None:
         if participant.name != name:
@@ -205,8 +214,7 @@ def _item(attempt_id: int, position: int) -> AttemptItem:
     return item
 
 
-def save_answer(token: str, position: int, raw_choice: object,
-                now: datetime | None = None) -> str:
+def save_answer(token: str, position: int, raw_choice: object, now: datetime | None = None) -> str:
     """Save one answer (last write before the deadline wins). Returns the stored choice.
 
     Raises NotFound (token, position), InvalidField (choice), AlreadySubmitted,
@@ -223,8 +231,11 @@ def save_answer(token: str, position: int, raw_choice: object,
     # with a concurrent submit: whichever runs second sees the other's outcome.
     locked = db.session.execute(
         update(Attempt)
-        .where(Attempt.id == attempt.id, Attempt.status == "active",
-               Attempt.deadline_at >= now - grace())
+        .where(
+            Attempt.id == attempt.id,
+            Attempt.status == "active",
+            Attempt.deadline_at >= now - grace(),
+        )
         .values(status="active")
     )
     if locked.rowcount != 1:
@@ -273,8 +284,12 @@ def _finish(attempt: Attempt, status: str, finished_at: datetime) -> bool:
     db.session.execute(
         update(Attempt)
         .where(Attempt.id == attempt.id)
-        .values(score=score, correct_count=correct, duration_ms=duration,
-                max_score=sum(i.points for i in items))
+        .values(
+            score=score,
+            correct_count=correct,
+            duration_ms=duration,
+            max_score=sum(i.points for i in items),
+        )
     )
     db.session.commit()
     db.session.refresh(attempt)
@@ -305,16 +320,19 @@ def submit(token: str, now: datetime | None = None) -> Attempt:
     elif attempt.status == "active":
         _finish(attempt, "expired", attempt.deadline_at)
     if attempt.status == "expired":
-        raise DeadlinePassed(_("Time was up before the quiz was submitted; "
-                               "it was scored on the answers saved in time."))
+        raise DeadlinePassed(
+            _(
+                "Time was up before the quiz was submitted; "
+                "it was scored on the answers saved in time."
+            )
+        )
     return attempt
 
 
 def close_overdue(now: datetime | None = None, competition_id: int | None = None) -> int:
     """Finalise every active attempt past its deadline plus grace. Returns how many."""
     now = now or utcnow()
-    stmt = select(Attempt).where(Attempt.status == "active",
-                                 Attempt.deadline_at < now - grace())
+    stmt = select(Attempt).where(Attempt.status == "active", Attempt.deadline_at < now - grace())
     if competition_id is not None:
         stmt = stmt.where(Attempt.competition_id == competition_id)
     closed = 0

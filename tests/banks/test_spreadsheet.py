@@ -12,12 +12,7 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from quizapp.banks._cells import cell_text, unneutralise
-from quizapp.banks.parsing import (
-    ParsedQuestion,
-    fingerprint,
-    parse_csv_bytes,
-    parse_xlsx_bytes,
-)
+from quizapp.banks.parsing import ParsedQuestion, fingerprint, parse_csv_bytes, parse_xlsx_bytes
 from quizapp.banks.spreadsheet import (
     EXPORT_HEADER,
     neutralise,
@@ -26,44 +21,21 @@ from quizapp.banks.spreadsheet import (
     write_xlsx,
 )
 
-OPTION_HEADERS = [
-    "选项A",
-    "选项B",
-    "选项C",
-    "选项D",
-    "选项E",
-    "选项F",
-    "选项G",
-    "选项H",
-]
+OPTION_HEADERS = ["选项A", "选项B", "选项C", "选项D", "选项E", "选项F", "选项G", "选项H"]
 
 
 def question(row, qtype, stem, options, answer, **extra) -> ParsedQuestion:
     fields = {"explanation": "", "category": "", "difficulty": 2, "source": "", **extra}
     return ParsedQuestion(
         row=row, type=qtype, stem=stem, options=tuple(options), answer=answer,
-        fingerprint=fingerprint(qtype, stem, options), **fields,
+        fingerprint=fingerprint(qtype, stem, options), **fields
     )  # fmt: skip
 
 
 BANK = [
     question(2, "single", "1+1=?", ["=1+1", "+2", "-3", "@4"], "B", explanation="=SUM(A1)"),
-    question(
-        3,
-        "multiple",
-        "全角公式字符",
-        ["＝1", "＋2", "－3", "＠4", "'=5", "''-6"],
-        "ACF",
-    ),
-    question(
-        4,
-        "judge",
-        "国际单位制有 7 个基本单位。",
-        [],
-        "T",
-        difficulty=1,
-        category="单位",
-    ),
+    question(3, "multiple", "全角公式字符", ["＝1", "＋2", "－3", "＠4", "'=5", "''-6"], "ACF"),
+    question(4, "judge", "国际单位制有 7 个基本单位。", [], "T", difficulty=1, category="单位"),
     question(5, "judge", '=HYPERLINK("http://x")', [], "F", difficulty=3, source="-计量法"),
     question(6, "multiple", "八个选项\n两行题干", list("ABCDEFGH"), "ABCDEFGH", source="@src"),
     question(7, "single", "#N/A", ["TRUE", "3.0", "001", "1E5"], "D", category="+分类"),
@@ -83,23 +55,15 @@ def exported_xlsx(questions) -> bytes:
 
 
 def test_export_header_is_stable():
-    assert [
-        "题型",
-        "题干",
-        *OPTION_HEADERS,
-        "答案",
-        "解析",
-        "分类",
-        "难度",
-        "来源",
-    ] == EXPORT_HEADER
+    expected = ["题型", "题干", *OPTION_HEADERS, "答案", "解析", "分类", "难度", "来源"]
+    assert expected == EXPORT_HEADER
 
 
 def test_question_rows_layout():
     rows = list(question_rows(BANK[:3]))
     assert rows[0] == EXPORT_HEADER
     assert rows[1] == [
-        "单选", "1+1=?", "'=1+1", "'+2", "'-3", "'@4", "", "", "", "", "B", "'=SUM(A1)", "", "2", "",
+        "单选", "1+1=?", "'=1+1", "'+2", "'-3", "'@4", "", "", "", "", "B", "'=SUM(A1)", "", "2", ""
     ]  # fmt: skip
     assert rows[2][0] == "多选" and rows[2][10] == "ACF"
     assert rows[3] == [
@@ -118,18 +82,9 @@ def test_question_rows_layout():
 def test_question_rows_accept_orm_like_objects_with_gaps():
     orm = SimpleNamespace(
         type="judge", stem="s", options=[], answer="F", explanation=None, category="",
-        difficulty=None, source="",
+        difficulty=None, source=""
     )  # fmt: skip
-    assert list(question_rows([orm]))[1] == [
-        "判断",
-        "s",
-        *[""] * 8,
-        "错误",
-        "",
-        "",
-        "",
-        "",
-    ]
+    assert list(question_rows([orm]))[1] == ["判断", "s", *[""] * 8, "错误", "", "", "", ""]
 
 
 def test_more_than_eight_options_is_a_programming_error():
@@ -138,8 +93,7 @@ def test_more_than_eight_options_is_a_programming_error():
 
 
 @pytest.mark.parametrize(
-    "cell",
-    ["=1", "+1", "-1", "@A1", "＝1", "＋1", "－1", "＠x", "\tx", "\rx", "'=x", "''+x"],
+    "cell", ["=1", "+1", "-1", "@A1", "＝1", "＋1", "－1", "＠x", "\tx", "\rx", "'=x", "''+x"]
 )
 def test_neutralise_prefixes_an_apostrophe(cell):
     assert neutralise(cell) == "'" + cell
@@ -186,7 +140,7 @@ def test_xlsx_sheet_header_and_text_cells():
 def test_control_characters_do_not_break_the_xlsx():
     dirty = SimpleNamespace(
         type="single", stem="a\x01b\r\nc\x0b", options=["x\x00", "y"], answer="A",
-        explanation="", category="", difficulty=2, source="",
+        explanation="", category="", difficulty=2, source=""
     )  # fmt: skip
     (parsed,) = parse_xlsx_bytes(exported_xlsx([dirty])).questions
     assert (parsed.stem, parsed.options) == ("ab\nc", ("x", "y"))
