@@ -11,7 +11,9 @@ from quizapp.banks.models import Question
 from quizapp.extensions import db
 from tests.test_pages import login
 
-GOOD = "题型,题干,选项A,选项B,选项C,答案,解析\n单选,问题一,甲,乙,丙,B,因为\n判断,问题二,,,,错,因为\n"
+GOOD = (
+    "题型,题干,选项A,选项B,选项C,答案,解析\n单选,问题一,甲,乙,丙,B,因为\n判断,问题二,,,,错,因为\n"
+)
 BAD = "题型,题干,选项A,选项B,答案\n单选,问题一,甲,乙,Z\n填空,问题二,甲,乙,A\n"
 
 
@@ -69,9 +71,7 @@ def test_import_lists_row_errors_and_changes_nothing(client, organiser):
 def test_import_refuses_wrong_files_with_a_message(client, organiser, content, name):
     r = _upload(client, content, name)
     assert r.status_code == 422 and _count() == 0
-    assert "flash-error" in r.get_data(as_text=True) or 'class="error"' in r.get_data(
-        as_text=True
-    )
+    assert "flash-error" in r.get_data(as_text=True) or 'class="error"' in r.get_data(as_text=True)
 
 
 def test_oversize_upload_is_refused_with_413(client, app, organiser):
@@ -100,14 +100,26 @@ def test_edit_and_deactivate_own_question(client, organiser, make_bank, make_eve
     question = db.session.scalars(select(Question).where(Question.bank_id == bank.id)).first()
     r = client.post(
         f"/banks/questions/{question.id}/edit",
-        data={"type": "single", "stem": "新题干", "options": "一\n二", "answer": "Q",
-              "difficulty": "2", "is_active": "y"},
+        data={
+            "type": "single",
+            "stem": "新题干",
+            "options": "一\n二",
+            "answer": "Q",
+            "difficulty": "2",
+            "is_active": "y",
+        },
     )
-    assert r.status_code == 422 and "新题干" != question.stem
+    assert r.status_code == 422 and question.stem != "新题干"
     r = client.post(
         f"/banks/questions/{question.id}/edit",
-        data={"type": "single", "stem": "新题干", "options": "一\n二", "answer": "Ｂ",
-              "difficulty": "2", "is_active": "y"},
+        data={
+            "type": "single",
+            "stem": "新题干",
+            "options": "一\n二",
+            "answer": "Ｂ",
+            "difficulty": "2",
+            "is_active": "y",
+        },
     )
     assert r.status_code == 302
     db.session.refresh(question)
@@ -129,6 +141,8 @@ def test_shared_and_foreign_banks_are_read_only(client, organiser, make_bank, ma
     assert client.get(f"/banks/{foreign.id}/export.csv").status_code == 404
     for q in (q_shared, q_foreign):
         assert client.get(f"/banks/questions/{q.id}/edit").status_code == 404
-        assert client.post(f"/banks/questions/{q.id}/active", data={"active": "0"}).status_code == 404
+        assert (
+            client.post(f"/banks/questions/{q.id}/active", data={"active": "0"}).status_code == 404
+        )
     r = _upload(client, GOOD.encode(), bank="别人的")
     assert r.status_code == 422 and _count() == 2 * 36

@@ -53,8 +53,9 @@ def test_twenty_concurrent_submits_give_one_result(app, attempt_data):
     token = attempt["token"]
     client = app.test_client()
     for q in attempt["questions"]:
-        client.put(f"/api/v1/attempts/{token}/answers/{q['position']}",
-                   json={"choice": correct_choice(q)})
+        client.put(
+            f"/api/v1/attempts/{token}/answers/{q['position']}", json={"choice": correct_choice(q)}
+        )
 
     def submit(_i):
         return app.test_client().post(f"/api/v1/attempts/{token}/submit")
@@ -83,8 +84,9 @@ def test_twenty_concurrent_answer_saves_keep_one_row_per_position(app, attempt_d
     responses, errors = _storm(app, save)
     assert errors == [] and {r.status_code for r in responses} == {200}
     rows = db.session.scalars(
-        select(AttemptItem).join(Attempt).where(
-            Attempt.token == token, AttemptItem.position == single["position"])
+        select(AttemptItem)
+        .join(Attempt)
+        .where(Attempt.token == token, AttemptItem.position == single["position"])
     ).all()
     assert len(rows) == 1 and rows[0].choice in keys
 
@@ -101,8 +103,9 @@ def test_answers_racing_a_submit_are_counted_or_refused(app, attempt_data):
         if i % 2:
             return client.post(f"/api/v1/attempts/{token}/submit")
         q = questions[(i // 2) % len(questions)]
-        return client.put(f"/api/v1/attempts/{token}/answers/{q['position']}",
-                          json={"choice": correct_choice(q)})
+        return client.put(
+            f"/api/v1/attempts/{token}/answers/{q['position']}", json={"choice": correct_choice(q)}
+        )
 
     responses, errors = _storm(app, act)
     assert errors == []
@@ -129,7 +132,8 @@ def test_twenty_concurrent_joins_of_one_person_make_one_attempt(app, make_event)
     responses, errors = _storm(app, join)
     assert errors == []
     assert all(r.status_code in (200, 201) for r in responses), [
-        r.get_data(as_text=True) for r in responses if r.status_code not in (200, 201)]
+        r.get_data(as_text=True) for r in responses if r.status_code not in (200, 201)
+    ]
     assert len({r.json["attempt"]["token"] for r in responses}) == 1
     assert db.session.scalar(select(func.count()).select_from(Participant)) == 1
     assert db.session.scalar(select(func.count()).select_from(Attempt)) == 1

@@ -86,7 +86,8 @@ def detail(bank_id: int):
     bank = visible_bank(bank_id)
     questions, has_next = _filtered(bank, request.args)
     categories = db.session.scalars(
-        select(Question.category).distinct()
+        select(Question.category)
+        .distinct()
         .where(Question.bank_id == bank.id)
         .order_by(Question.category)
     ).all()

@@ -194,14 +194,14 @@ def test_reload_keeps_answers_and_clock_and_second_device_resumes(
         answer_and_wait(phone, q, answered[q["position"]])
 
     # Pretend the participant started two minutes ago: the server's clock decides.
-    from sqlalchemy import update
+    from sqlalchemy import select
 
     from quizapp.play.models import Attempt
 
     def shift(session):
-        session.execute(update(Attempt).where(Attempt.token == token).values(
-            started_at=Attempt.started_at - timedelta(seconds=120),
-            deadline_at=Attempt.deadline_at - timedelta(seconds=120)))
+        attempt = session.scalar(select(Attempt).where(Attempt.token == token))
+        attempt.started_at -= timedelta(seconds=120)
+        attempt.deadline_at -= timedelta(seconds=120)
 
     live_server.db(shift)
 
