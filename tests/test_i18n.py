@@ -36,11 +36,6 @@ _FORMAT = re.compile(
 )
 
 
-def _read_po(path: Path):
-    with path.open("rb") as f:
-        return read_po(f, locale="zh")
-
-
 def _forms(message) -> tuple[str, ...]:
     string = _as_tuple(message.string)
     return string if isinstance(string, tuple) else (string,)
@@ -61,7 +56,8 @@ def _placeholders(text: str) -> list[tuple[str | None, str]]:
 
 @pytest.fixture(scope="module")
 def zh_catalog():
-    return _read_po(ZH_PO)
+    with ZH_PO.open("rb") as f:
+        return read_po(f, locale="zh")
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +65,19 @@ def source_template(tmp_path_factory):
     """The catalog template as the source code reads now (never the committed .pot)."""
     pot = tmp_path_factory.mktemp("i18n") / "messages.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "-q", "extract", *EXTRACT_ARGS,
-         "-o", str(pot), "."],
-        cwd=ROOT, check=True,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "-q",
+            "extract",
+            *EXTRACT_ARGS,
+            "-o",
+            str(pot),
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
     )
     with pot.open("rb") as f:
         return read_po(f)
@@ -96,7 +102,9 @@ def test_every_source_string_is_translated(source_template, zh_catalog):
         if entry is None:
             problems.append(f"missing      {_label(msg.id)!r}  ({where})")
         elif entry.id != msg.id:
-            problems.append(f"plural differs {_label(msg.id)!r} vs po {_label(entry.id)!r}  ({where})")
+            problems.append(
+                f"plural differs {_label(msg.id)!r} vs po {_label(entry.id)!r}  ({where})"
+            )
         elif entry.fuzzy:
             problems.append(f"fuzzy        {_label(msg.id)!r}  ({where})")
         elif not all(form.strip() for form in _forms(entry)):
@@ -127,8 +135,9 @@ def test_compiled_catalog_matches_po(zh_catalog, tmp_path):
     committed_forms, committed = messages(ZH_MO)
     fresh_forms, expected = messages(fresh)
     stale = sorted(
-        _label(msgid) for key in expected.keys() | committed.keys()
-        if expected.get(key) != committed.get(key) for _context, msgid in [key]
+        _label(key[1])
+        for key in expected.keys() | committed.keys()
+        if expected.get(key) != committed.get(key)
     )
     assert committed_forms == fresh_forms
     assert not stale, (
@@ -142,24 +151,26 @@ def test_placeholders_match(zh_catalog):
     for msg in zh_catalog:
         if not msg.id or not any(_forms(msg)):
             continue
-        if msg.pluralizable:
-            # Chinese has one plural form; it must read right for any n, as msgid_plural does.
-            wanted = _placeholders(msg.id[1])
-            args = {name: 1 for name, _conv in wanted if name} | {"num": 1}
+        # Chinese has one plural form; it must read right for any n, as msgid_plural does.
+        wanted = _placeholders(msg.id[1] if msg.pluralizable else msg.id)
+        named = sorted(p for p in wanted if p[0])
+        positional = [p for p in wanted if not p[0]]
+        if positional and not named:
+            args = (1,) * len(positional)
         else:
-            wanted = _placeholders(msg.id)
-            args = {name: 1 for name, _conv in wanted if name}
+            args = {name: 1 for name, _conv in named} | ({"num": 1} if msg.pluralizable else {})
         for form in _forms(msg):
             got = _placeholders(form)
-            named_ok = sorted(p for p in got if p[0]) == sorted(p for p in wanted if p[0])
-            positional_ok = [p for p in got if not p[0]] == [p for p in wanted if not p[0]]
-            if not (named_ok and positional_ok):
+            if (
+                sorted(p for p in got if p[0]) != named
+                or [p for p in got if not p[0]] != positional
+            ):
                 problems.append(f"{_label(msg.id)!r}: {wanted} -> {form!r}: {got}")
                 continue
-            # Jinja's new-style gettext always applies "%" to the result, so a stray "%"
-            # in a translation would break the page even without placeholders.
+            # Jinja's new-style gettext applies "%" to every translation, so a stray "%"
+            # breaks the page even in a string without placeholders.
             try:
-                form % (args if any(p[0] for p in wanted) or not wanted else (1,) * len(wanted))
+                form % args
             except (TypeError, ValueError, KeyError) as exc:
                 problems.append(f"{_label(msg.id)!r} -> {form!r}: {exc}")
     assert not problems, "\n".join(problems)

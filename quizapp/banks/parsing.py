@@ -313,3 +313,14 @@ def _xlsx_rows(data: bytes, *, max_uncompressed: int) -> Iterator[tuple]:
         raise ImportFileError.of("unreadable") from exc
     finally:
         workbook.close()
+
+
+def read_xlsx_rows(data: bytes, *, max_rows: int = 5000) -> list[tuple]:
+    """The first sheet's rows as tuples, with the same archive checks as the importer
+    (used for other uploads such as unit lists). Raises ImportFileError."""
+    rows = []
+    for row in _xlsx_rows(data, max_uncompressed=50 * 1024 * 1024):
+        rows.append(row)
+        if len(rows) > max_rows:
+            raise ImportFileError.of("too_many_rows", limit=max_rows)
+    return rows

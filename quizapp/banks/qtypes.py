@@ -55,6 +55,28 @@ class QuestionType:
     def is_correct(self, choice: str | None, key: str) -> bool:
         return bool(choice) and choice == key
 
+    def award(self, choice: str | None, key: str, points: int, mode: str = "all") -> int:
+        """Points for one answer.
+
+        Single choice and true/false: ``points`` when the choice equals the key, else 0.
+        Multiple choice, by the competition's ``mode``:
+
+        - ``all`` (default): all or nothing — ``points`` only for exactly the key.
+        - ``half``: 少选得一半分，错选不得分 — any wrong letter gives 0; a non-empty
+          proper subset of the key gives ``points // 2``.
+        - ``proportional``: any wrong letter gives 0; otherwise
+          ``points * len(chosen) // len(key)`` (floor).
+        """
+        if not choice:
+            return 0
+        if choice == key:
+            return points
+        if not self.multiple or mode == "all" or not set(choice) <= set(key):
+            return 0
+        if mode == "half":
+            return points // 2
+        return points * len(choice) // len(key)
+
     def permutation(self, option_count: int, rng: random.Random) -> str:
         """Display order as original letters, e.g. "CADB" (identity when not shuffled)."""
         letters = list(LETTERS[:option_count])
@@ -70,6 +92,9 @@ QUESTION_TYPES: dict[str, QuestionType] = {
     ),
     "judge": QuestionType("judge", _l("True or false"), multiple=False, shuffle_options=False),
 }
+
+
+MULTIPLE_SCORING = ("all", "half", "proportional")
 
 
 def remap_key(key: str, order: str) -> str:

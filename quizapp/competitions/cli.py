@@ -90,6 +90,13 @@ def _competition_json(comp: Competition) -> dict:
     default="after_submit",
     show_default=True,
 )
+@click.option(
+    "--multiple-scoring",
+    type=click.Choice(["all", "half", "proportional"]),
+    default="all",
+    show_default=True,
+    help="Multiple choice: all or nothing, half for a correct subset, or proportional.",
+)
 @click.option("--opens", default=None, help="ISO time (default: now).")
 @click.option("--closes", default=None, help="ISO time (default: open-ended).")
 @click.option("--units", "units_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -105,6 +112,7 @@ def create_competition(
     time_limit,
     attempts,
     reveal,
+    multiple_scoring,
     opens,
     closes,
     units_file,
@@ -129,6 +137,7 @@ def create_competition(
             time_limit_s=time_limit,
             attempts_allowed=attempts,
             reveal=reveal,
+            multiple_scoring=multiple_scoring,
             free_units=free_units or not units,
             bank_ids=bank_ids,
             counts=_parse_draw(draw),

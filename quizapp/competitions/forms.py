@@ -42,6 +42,14 @@ class CompetitionForm(FlaskForm):
     multiple_points = _points(_l("Points each"))
     judge_count = _count(_l("True/false questions"))
     judge_points = _points(_l("Points each"))
+    multiple_scoring = SelectField(
+        _l("Multiple choice scoring"),
+        choices=[
+            ("all", _l("All or nothing")),
+            ("half", _l("Half points when some correct options are chosen and none wrong")),
+            ("proportional", _l("Points in proportion to correct options, none if any wrong")),
+        ],
+    )
     attempts = IntegerField(
         _l("Attempts allowed"), default=1, validators=[InputRequired(), NumberRange(1, 100)]
     )

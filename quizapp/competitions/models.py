@@ -32,6 +32,9 @@ class Competition(db.Model):
         CheckConstraint("time_limit_s > 0", name="time_limit"),
         CheckConstraint("attempts_allowed >= 1", name="attempts"),
         CheckConstraint("reveal IN ('after_submit', 'after_close', 'never')", name="reveal"),
+        CheckConstraint(
+            "multiple_scoring IN ('all', 'half', 'proportional')", name="multiple_scoring"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -46,6 +49,9 @@ class Competition(db.Model):
     reveal: Mapped[str] = mapped_column(String(16), default="after_submit")
     free_units: Mapped[bool] = mapped_column(default=False)
     mask_names: Mapped[bool] = mapped_column(default=True)
+    # Multiple choice scoring: "all" (all or nothing), "half" or "proportional";
+    # the formulas are in quizapp.banks.qtypes.QuestionType.award.
+    multiple_scoring: Mapped[str] = mapped_column(String(16), default="all")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization = relationship("Organization")

@@ -52,6 +52,7 @@ def _spec_from(form: CompetitionForm) -> services.CompetitionSpec:
         reveal=form.reveal.data,
         free_units=form.free_units.data,
         mask_names=form.mask_names.data,
+        multiple_scoring=form.multiple_scoring.data,
         bank_ids=form.banks.data or [],
         counts={t: getattr(form, f"{t}_count").data for t in services.QTYPES},
         points={t: getattr(form, f"{t}_points").data for t in services.QTYPES},

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from quizapp.auth.models import User
 from quizapp.auth.services import normalise_name
 from quizapp.banks.models import Question, QuestionBank
+from quizapp.banks.qtypes import MULTIPLE_SCORING
 from quizapp.competitions.models import (
     REVEAL_CHOICES,
     Competition,
@@ -39,6 +40,7 @@ class CompetitionSpec:
     reveal: str = "after_submit"
     free_units: bool = False
     mask_names: bool = True
+    multiple_scoring: str = "all"
     bank_ids: list[int] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     points: dict[str, int] = field(default_factory=dict)
@@ -85,6 +87,8 @@ def _validate(spec: CompetitionSpec, organization_id: int) -> None:
         )
     if not 1 <= spec.attempts_allowed <= 100:
         raise InvalidField(_("Attempts allowed must be between 1 and 100."), field="attempts")
+    if spec.multiple_scoring not in MULTIPLE_SCORING:
+        raise InvalidField(_("Unknown scoring rule."), field="multiple_scoring")
     if spec.reveal not in REVEAL_CHOICES:
         raise InvalidField(_("Unknown answer reveal setting."), field="reveal")
     allowed = {b.id for b in visible_banks(organization_id)}
@@ -122,6 +126,7 @@ def create_competition(organization_id: int, spec: CompetitionSpec) -> Competiti
         reveal=spec.reveal,
         free_units=spec.free_units,
         mask_names=spec.mask_names,
+        multiple_scoring=spec.multiple_scoring,
     )
     comp.banks = list(
         db.session.scalars(select(QuestionBank).where(QuestionBank.id.in_(spec.bank_ids)))

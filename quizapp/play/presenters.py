@@ -66,7 +66,9 @@ def result_payload(attempt: Attempt, now: datetime) -> dict:
                 "stem": item.stem,
                 "choice": item.choice or "",
                 "correct_choice": item.key,
-                "is_correct": bool(item.awarded),
+                "is_correct": bool(item.choice) and item.choice == item.key,
+                "awarded": item.awarded or 0,
+                "points": item.points,
                 "explanation": item.explanation,
             }
             for item in attempt.items

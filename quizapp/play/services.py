@@ -273,13 +273,14 @@ def _finish(attempt: Attempt, status: str, finished_at: datetime) -> bool:
     items = db.session.scalars(
         select(AttemptItem).where(AttemptItem.attempt_id == attempt.id)
     ).all()
+    mode = attempt.competition.multiple_scoring
     score = correct = 0
     for item in items:
         db.session.refresh(item)  # the answer may have been saved by another request
-        ok = QUESTION_TYPES[item.qtype].is_correct(item.choice, item.key)
-        item.awarded = item.points if ok else 0
+        qtype = QUESTION_TYPES[item.qtype]
+        item.awarded = qtype.award(item.choice, item.key, item.points, mode)
         score += item.awarded
-        correct += ok
+        correct += qtype.is_correct(item.choice, item.key)
     duration = max(0, int((finished_at - attempt.started_at).total_seconds() * 1000))
     db.session.execute(
         update(Attempt)

@@ -11,8 +11,12 @@ import time
 from datetime import timedelta
 
 import pytest
+import zxingcpp
+from PIL import Image
 from playwright.sync_api import expect
+from sqlalchemy import select
 
+from quizapp.play.models import Attempt
 from tests.conftest import correct_choice
 
 pytestmark = pytest.mark.browser
@@ -104,9 +108,6 @@ def no_horizontal_scroll(page) -> None:
 
 def test_scan_join_answer_submit_and_live_screen(
         live_server, phone, new_context, make_event, screenshots):
-    from PIL import Image
-    import zxingcpp
-
     join_token, screen_token = event_tokens(make_event())
 
     # The QR code served to the event page encodes this server's join URL.
@@ -118,12 +119,13 @@ def test_scan_join_answer_submit_and_live_screen(
     assert join_url == f"{live_server.url}/j/{join_token}"
 
     phone.goto(join_url)
-    assert "质量" in phone.content() or phone.locator("form").count() == 1
+    assert phone.locator("form input[name=name]").count() == 1
     attempt_token = join(phone, join_url, "张三", "13800138000",
                          shot=screenshots / "phone-join.png")
 
     questions = answer_all_correctly(phone)
     assert phone.locator(".sheet .cell.done").count() == len(questions)
+    phone.evaluate("window.scrollTo(0, 0)")  # sticky bars sit where they belong
     phone.screenshot(path=str(screenshots / "phone-quiz.png"), full_page=True)
 
     phone.click('[data-action="submit-attempt"]')
@@ -137,10 +139,6 @@ def test_scan_join_answer_submit_and_live_screen(
     assert status == 200 and body["attempt"]["status"] == "submitted"
     assert body["result"]["score"] == score == body["result"]["max_score"] == FULL_SCORE
     assert body["result"]["rank"] == rank == 1
-
-    from sqlalchemy import select
-
-    from quizapp.play.models import Attempt
 
     row = live_server.db(lambda s: s.execute(
         select(Attempt.status, Attempt.score, Attempt.max_score)
@@ -156,7 +154,8 @@ def test_scan_join_answer_submit_and_live_screen(
     assert "张三" not in screen.content()
     assert screen.text_content("#s-participants").strip() == "1"
     assert screen.text_content("#s-submitted").strip() == "1"
-    screen.screenshot(path=str(screenshots / "screen-1080.png"))
+    assert screen.text_content(".join-url").strip() == join_url
+    screen.screenshot(path=str(screenshots / "screen-1080.png"), animations="disabled")
 
     # A second participant submits through the API; the next poll updates the counts.
     screen.evaluate("window.__notReloaded = true")
@@ -175,7 +174,7 @@ def test_scan_join_answer_submit_and_live_screen(
     assert "西城区" in screen.locator("#s-units").inner_text()
 
     screen.set_viewport_size({"width": 1280, "height": 720})
-    screen.screenshot(path=str(screenshots / "screen-720.png"))
+    screen.screenshot(path=str(screenshots / "screen-720.png"), animations="disabled")
     for selector in ("#s-top", "#s-units", ".screen-join .qr", "#s-submitted"):
         box = screen.locator(selector).bounding_box()
         assert box and box["y"] + box["height"] <= 720 + 1, f"{selector} is cut off at 720p"
@@ -194,10 +193,6 @@ def test_reload_keeps_answers_and_clock_and_second_device_resumes(
         answer_and_wait(phone, q, answered[q["position"]])
 
     # Pretend the participant started two minutes ago: the server's clock decides.
-    from sqlalchemy import select
-
-    from quizapp.play.models import Attempt
-
     def shift(session):
         attempt = session.scalar(select(Attempt).where(Attempt.token == token))
         attempt.started_at -= timedelta(seconds=120)
@@ -235,8 +230,9 @@ def test_no_horizontal_scroll_at_360px(live_server, phone, make_competition, mak
         title="2026年“质量月”全国质量知识竞赛暨海淀区市场监督管理局质量强国建设知识答题活动",
         units=("北京市海淀区中关村科学城管理委员会质量技术监督与标准化服务中心", "西城区"),
     )
-    join_token, _ = event_tokens(make_event(competition=comp, name="中关村软件园主会场（一期多功能厅）",
-                                            venue="北京市海淀区东北旺西路8号中关村软件园"))
+    join_token, _ = event_tokens(make_event(
+        competition=comp, name="中关村软件园主会场（一期多功能厅）",
+        venue="北京市海淀区东北旺西路8号中关村软件园"))
     phone.goto(f"{live_server.url}/j/{join_token}")
     no_horizontal_scroll(phone)
     join(phone, phone.url, "欧阳娜娜", "13600136000",
@@ -255,6 +251,8 @@ def test_without_javascript_join_answer_and_submit(live_server, new_context, mak
     page = new_context(java_script_enabled=False).new_page()
     token = join(page, f"{live_server.url}/j/{join_token}", "赵六", "13500135000", unit="朝阳区")
 
+    save = page.locator("button[name=action][value=save]")
+    assert save.is_visible()  # quiz.js hides it: proof that no script ran
     fieldsets = page.locator("fieldset.question")
     count = fieldsets.count()
     assert count == 7
@@ -272,9 +270,11 @@ def test_without_javascript_join_answer_and_submit(live_server, new_context, mak
         for key in correct_choice({"type": qtype, "stem": legend, "options": options}):
             page.check(f"input[name='{name}'][value='{key}']")
         if i == half:  # a plain "save" post in the middle keeps what was ticked so far
-            page.click("button[name=action][value=save]")
-            page.wait_for_load_state()
+            ticked = page.locator("input[name^='q']:checked").count()
+            with page.expect_navigation():
+                save.click()
             assert page.url.endswith(f"/a/{token}")
+            assert page.locator("input[name^='q']:checked").count() == ticked
     page.click('[data-action="submit-attempt"]')
     page.wait_for_url(re.compile(r"/result$"))
     assert int(page.get_attribute("[data-score]", "data-score")) == FULL_SCORE
