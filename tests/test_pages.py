@@ -56,6 +56,7 @@ def test_create_competition_with_field_errors_then_success(client, make_user, ma
         "judge_points": "5",
         "attempts": "1",
         "reveal": "after_submit",
+        "multiple_scoring": "all",
         "units": "东城区\n西城区,120",
         "mask_names": "y",
     }
@@ -196,3 +197,23 @@ def test_security_headers(client):
 
 def test_healthz(client):
     assert client.get("/healthz").json == {"status": "ok"}
+
+
+def test_results_page_shows_attempts_with_focus_losses(client, make_user, make_event):
+    event = make_event()
+    make_user()
+    quiz_url = _no_js_join(client, event)
+    token = quiz_url.rsplit("/", 1)[1]
+    client.post(f"/api/v1/attempts/{token}/focus-loss")
+    client.post(f"/api/v1/attempts/{token}/focus-loss")
+    client.post(quiz_url, data={"action": "submit"})
+    login(client)
+    page = client.get(f"/competitions/{event.competition_id}/results").get_data(as_text=True)
+    assert "赵六" in page and "136****0000" in page and "<td>2</td>" in page
+    filtered = client.get(f"/competitions/{event.competition_id}/results?status=active").get_data(
+        as_text=True
+    )
+    assert "赵六" not in filtered
+    link = re.search(r'href="(/competitions/\d+/results/\d+)"', page).group(1)
+    detail = client.get(link).get_data(as_text=True)
+    assert "赵六" in detail and "because" not in detail

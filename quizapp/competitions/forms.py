@@ -44,6 +44,7 @@ class CompetitionForm(FlaskForm):
     judge_points = _points(_l("Points each"))
     multiple_scoring = SelectField(
         _l("Multiple choice scoring"),
+        default="all",
         choices=[
             ("all", _l("All or nothing")),
             ("half", _l("Half points when some correct options are chosen and none wrong")),

@@ -14,6 +14,7 @@ from quizapp.competitions.forms import CompetitionForm, EventForm
 from quizapp.dbtypes import utcnow
 from quizapp.errors import InvalidField
 from quizapp.leaderboards import services as boards
+from quizapp.reports import services as reports
 from quizapp.web import base_url
 
 bp = Blueprint("competitions", __name__, url_prefix="/competitions")
@@ -160,4 +161,30 @@ def leaderboard(competition_id: int):
         event=event,
         top=boards.top_individuals(comp.id, scope, limit=200),
         units=boards.unit_ranking(comp.id, scope),
+    )
+
+
+@bp.get("/<int:competition_id>/results")
+def results(competition_id: int):
+    comp = services.get_competition(competition_id, current_user)
+    filters = {
+        "event_id": request.args.get("event", type=int),
+        "unit_id": request.args.get("unit", type=int),
+        "status": request.args.get("status") or None,
+    }
+    return render_template(
+        "competitions/results.html",
+        comp=comp,
+        filters=filters,
+        rows=reports.results(comp.id, **filters),
+        mask_phone=reports.mask_phone,
+    )
+
+
+@bp.get("/<int:competition_id>/results/<int:attempt_id>")
+def attempt_detail(competition_id: int, attempt_id: int):
+    comp = services.get_competition(competition_id, current_user)
+    attempt = reports.attempt_detail(comp.id, attempt_id)
+    return render_template(
+        "competitions/attempt.html", comp=comp, attempt=attempt, mask_phone=reports.mask_phone
     )

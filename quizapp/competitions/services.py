@@ -151,7 +151,8 @@ def parse_units(text: str) -> list[tuple[str, int | None]]:
     """Units from text: one per line, ``name`` or ``name,headcount`` (also CSV with a
     header such as the Beijing districts sample: 单位,类别,应参与人数).
     Raises InvalidField naming the line."""
-    rows = list(csv.reader(io.StringIO(text)))
+    # Chinese keyboards type a full-width comma; treat it like the ASCII one.
+    rows = list(csv.reader(io.StringIO(text.replace("，", ","))))
     units: list[tuple[str, int | None]] = []
     header_names = ("单位", "unit", "name", "单位名称")
     if rows and rows[0] and normalise_name(rows[0][0]).lower() in header_names:
