@@ -16,6 +16,9 @@ from quizapp.play.presenters import iso
 from quizapp.play.services import close_overdue
 
 TOP_N = 10
+# Units shown on a screen: as many as fit at 1280x720 (the full list is on the
+# organiser's leaderboard page).
+UNITS_N = 10
 
 
 def competition_info(comp: Competition, now: datetime) -> dict:
@@ -75,7 +78,7 @@ def screen_payload(token: str, now: datetime) -> tuple[dict, str]:
             "participants": u.participants,
             "average_score": u.average_score,
         }
-        for u in services.unit_ranking(comp.id)
+        for u in services.unit_ranking(comp.id, limit=UNITS_N)
     ]
     body = {
         "competition": {

@@ -78,8 +78,11 @@ def answer_and_wait(page, question: dict, choice: str) -> None:
 
         def is_save(response, pos=pos, want=so_far):
             req = response.request
-            return (req.method == "PUT" and req.url.endswith(f"/answers/{pos}")
-                    and json.loads(req.post_data or "{}").get("choice") == want)
+            return (
+                req.method == "PUT"
+                and req.url.endswith(f"/answers/{pos}")
+                and json.loads(req.post_data or "{}").get("choice") == want
+            )
 
         with page.expect_response(is_save) as saved:
             option(page, pos, key).tap()
@@ -107,7 +110,8 @@ def no_horizontal_scroll(page) -> None:
 
 
 def test_scan_join_answer_submit_and_live_screen(
-        live_server, phone, new_context, make_event, screenshots):
+    live_server, phone, new_context, make_event, screenshots
+):
     join_token, screen_token = event_tokens(make_event())
 
     # The QR code served to the event page encodes this server's join URL.
@@ -120,8 +124,9 @@ def test_scan_join_answer_submit_and_live_screen(
 
     phone.goto(join_url)
     assert phone.locator("form input[name=name]").count() == 1
-    attempt_token = join(phone, join_url, "张三", "13800138000",
-                         shot=screenshots / "phone-join.png")
+    attempt_token = join(
+        phone, join_url, "张三", "13800138000", shot=screenshots / "phone-join.png"
+    )
 
     questions = answer_all_correctly(phone)
     assert phone.locator(".sheet .cell.done").count() == len(questions)
@@ -140,14 +145,23 @@ def test_scan_join_answer_submit_and_live_screen(
     assert body["result"]["score"] == score == body["result"]["max_score"] == FULL_SCORE
     assert body["result"]["rank"] == rank == 1
 
-    row = live_server.db(lambda s: s.execute(
-        select(Attempt.status, Attempt.score, Attempt.max_score)
-        .where(Attempt.token == attempt_token)).one())
+    row = live_server.db(
+        lambda s: s.execute(
+            select(Attempt.status, Attempt.score, Attempt.max_score).where(
+                Attempt.token == attempt_token
+            )
+        ).one()
+    )
     assert tuple(row) == ("submitted", FULL_SCORE, FULL_SCORE)
 
     # The event screen at 1080p shows the masked name and the unit.
-    screen = new_context(viewport={"width": 1920, "height": 1080}, device_scale_factor=1,
-                         is_mobile=False, has_touch=False, user_agent=None).new_page()
+    screen = new_context(
+        viewport={"width": 1920, "height": 1080},
+        device_scale_factor=1,
+        is_mobile=False,
+        has_touch=False,
+        user_agent=None,
+    ).new_page()
     screen.goto(f"{live_server.url}/screen/{screen_token}")
     first = screen.locator('#s-top [data-rank="1"]')
     assert "张*" in first.inner_text() and "东城区" in first.inner_text()
@@ -161,8 +175,11 @@ def test_scan_join_answer_submit_and_live_screen(
     screen.evaluate("window.__notReloaded = true")
     _, event_info = live_server.request("GET", f"/api/v1/events/{join_token}")
     unit_id = next(u["id"] for u in event_info["competition"]["units"] if u["name"] == "西城区")
-    status, body = live_server.request("POST", f"/api/v1/events/{join_token}/attempts",
-                                       {"name": "李四", "phone": "13900139000", "unit_id": unit_id})
+    status, body = live_server.request(
+        "POST",
+        f"/api/v1/events/{join_token}/attempts",
+        {"name": "李四", "phone": "13900139000", "unit_id": unit_id},
+    )
     assert status == 201, body
     status, _ = live_server.request("POST", f"/api/v1/attempts/{body['attempt']['token']}/submit")
     assert status == 200
@@ -181,7 +198,8 @@ def test_scan_join_answer_submit_and_live_screen(
 
 
 def test_reload_keeps_answers_and_clock_and_second_device_resumes(
-        live_server, phone, new_context, make_event):
+    live_server, phone, new_context, make_event
+):
     join_token, _ = event_tokens(make_event())
     join_url = f"{live_server.url}/j/{join_token}"
     token = join(phone, join_url, "王小明", "13700137000")
@@ -230,13 +248,22 @@ def test_no_horizontal_scroll_at_360px(live_server, phone, make_competition, mak
         title="2026年“质量月”全国质量知识竞赛暨海淀区市场监督管理局质量强国建设知识答题活动",
         units=("北京市海淀区中关村科学城管理委员会质量技术监督与标准化服务中心", "西城区"),
     )
-    join_token, _ = event_tokens(make_event(
-        competition=comp, name="中关村软件园主会场（一期多功能厅）",
-        venue="北京市海淀区东北旺西路8号中关村软件园"))
+    join_token, _ = event_tokens(
+        make_event(
+            competition=comp,
+            name="中关村软件园主会场（一期多功能厅）",
+            venue="北京市海淀区东北旺西路8号中关村软件园",
+        )
+    )
     phone.goto(f"{live_server.url}/j/{join_token}")
     no_horizontal_scroll(phone)
-    join(phone, phone.url, "欧阳娜娜", "13600136000",
-         unit="北京市海淀区中关村科学城管理委员会质量技术监督与标准化服务中心")
+    join(
+        phone,
+        phone.url,
+        "欧阳娜娜",
+        "13600136000",
+        unit="北京市海淀区中关村科学城管理委员会质量技术监督与标准化服务中心",
+    )
     questions = questions_on(phone)
     answer_and_wait(phone, questions[0], correct_choice(questions[0]))
     no_horizontal_scroll(phone)
@@ -261,12 +288,19 @@ def test_without_javascript_join_answer_and_submit(live_server, new_context, mak
         fs = fieldsets.nth(i)
         inputs = fs.locator("input[name^='q']")
         name = inputs.first.get_attribute("name")
-        qtype = "multiple" if inputs.first.get_attribute("type") == "checkbox" else (
-            "judge" if inputs.count() == 2 else "single")
+        qtype = (
+            "multiple"
+            if inputs.first.get_attribute("type") == "checkbox"
+            else ("judge" if inputs.count() == 2 else "single")
+        )
         legend = fs.locator("legend").inner_text()
-        options = [{"key": inputs.nth(j).get_attribute("value"),
-                    "text": fs.locator("label").nth(j).locator(".text").inner_text().strip()}
-                   for j in range(inputs.count())]
+        options = [
+            {
+                "key": inputs.nth(j).get_attribute("value"),
+                "text": fs.locator("label").nth(j).locator(".text").inner_text().strip(),
+            }
+            for j in range(inputs.count())
+        ]
         for key in correct_choice({"type": qtype, "stem": legend, "options": options}):
             page.check(f"input[name='{name}'][value='{key}']")
         if i == half:  # a plain "save" post in the middle keeps what was ticked so far

@@ -15,6 +15,7 @@ const timer = document.getElementById("timer");
 const remainingAtLoad = Number(status.dataset.remaining);
 const loadedAt = performance.now();
 let finishing = false;
+let closed = false; // the server refused an answer: submitted or past the deadline
 
 function remaining() {
   return Math.max(0, remainingAtLoad - (performance.now() - loadedAt) / 1000);
@@ -53,34 +54,42 @@ function online(isOnline) {
   banner.hidden = isOnline;
 }
 
+// "ok", "closed" (the server refuses: submitted or past the deadline) or "fail" (network).
 async function send(position, choice) {
   const res = await fetch(`${api}/answers/${position}`, {
     method: "PUT",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ choice }),
   });
-  if (res.status === 409) { await finish(); return true; }
-  return res.ok || res.status === 422 || res.status === 404;
+  if (res.status === 409) return "closed";
+  return res.ok || res.status === 422 || res.status === 404 ? "ok" : "fail";
 }
 
-let flushing = false;
-async function flush() {
-  if (flushing) return;
-  flushing = true;
-  try {
-    const queue = loadQueue();
-    for (const [position, choice] of Object.entries(queue)) {
-      let ok = false;
-      try { ok = await send(position, choice); } catch { ok = false; }
-      if (!ok) { online(false); return; }
+// One flush at a time; a flush runs until the queue is empty, so an answer changed
+// while an earlier one is in flight is sent by the same flush, and anyone awaiting
+// flush() (the submit) waits for it. Resolves true when everything was delivered.
+async function drain() {
+  for (let entries = Object.entries(loadQueue()); entries.length;
+    entries = Object.entries(loadQueue())) {
+    for (const [position, choice] of entries) {
+      let outcome;
+      try { outcome = await send(position, choice); } catch { outcome = "fail"; }
+      if (outcome === "fail") { online(false); return false; }
+      if (outcome === "closed") { closed = true; return true; }
       const current = loadQueue();
       if (current[position] === choice) { delete current[position]; storeQueue(current); }
       setState(position, form.dataset.savedText || "✓", "ok");
     }
-    online(true);
-  } finally {
-    flushing = false;
   }
+  online(true);
+  return true;
+}
+
+let flushing = null;
+function flush() {
+  // .finally runs after the assignment, even when drain() finishes at once.
+  if (!flushing) flushing = drain().finally(() => { flushing = null; });
+  return flushing;
 }
 
 form.addEventListener("change", (event) => {
@@ -91,14 +100,17 @@ form.addEventListener("change", (event) => {
   storeQueue(queue);
   setState(fs.dataset.pos, "…", "");
   markSheet();
-  flush();
+  flush().then(() => { if (closed) finish(); });
 });
+
+const sleep = (ms) => new Promise((resolve) => { window.setTimeout(resolve, ms); });
 
 async function finish() {
   if (finishing) return;
   finishing = true;
-  try { await flush(); } catch { /* the server scores what it has */ }
-  try { await fetch(`${api}/submit`, { method: "POST" }); } catch { /* result page finalises */ }
+  // Deliver queued answers first (a few tries: the connection may be coming back).
+  for (let i = 0; i < 4 && !closed && !(await flush()); i += 1) await sleep(1500);
+  try { await fetch(`${api}/submit`, { method: "POST" }); } catch { /* the result page finalises */ }
   localStorage.removeItem(QUEUE_KEY);
   window.location.assign(resultUrl);
 }

@@ -44,7 +44,7 @@ function render(data) {
     (r) => `${Math.round(r.duration_ms / 1000)}s`,
   ]);
   fill(document.getElementById("s-units"), data.units, [
-    (r) => r.rank, (r) => r.name, (r) => r.participants, (r) => r.average_score,
+    (r) => r.rank, (r) => r.name, (r) => r.participants, (r) => Number(r.average_score).toFixed(1),
   ]);
 }
 
