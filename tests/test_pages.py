@@ -217,3 +217,65 @@ def test_results_page_shows_attempts_with_focus_losses(client, make_user, make_e
     link = re.search(r'href="(/competitions/\d+/results/\d+)"', page).group(1)
     detail = client.get(link).get_data(as_text=True)
     assert "赵六" in detail and "because" not in detail
+
+
+def test_draw_rule_rows_availability_and_preview(client, make_user, make_competition):
+    comp = make_competition()
+    make_user()
+    login(client)
+    page = client.get(f"/competitions/{comp.id}/rules").get_data(as_text=True)
+    assert page.count('class="tag ok"') == 3
+    r = client.post(
+        f"/competitions/{comp.id}/rules",
+        data={
+            "qtype": "single",
+            "category": "测试",
+            "difficulty": "1",
+            "count": "99",
+            "points": "5",
+        },
+    )
+    assert r.status_code == 422 and "4" in r.get_data(as_text=True)  # 4 of difficulty 1
+    r = client.post(
+        f"/competitions/{comp.id}/rules",
+        data={
+            "qtype": "single",
+            "category": "测试",
+            "difficulty": "1",
+            "count": "2",
+            "points": "3",
+        },
+    )
+    assert r.status_code == 302
+    preview = client.get(f"/competitions/{comp.id}/preview").get_data(as_text=True)
+    assert preview.count('<article class="card">') == 9
+    from quizapp.competitions.models import Competition
+    from quizapp.extensions import db
+
+    rule_id = db.session.get(Competition, comp.id).rules[-1].id
+    client.post(f"/competitions/{comp.id}/rules/{rule_id}/delete")
+    db.session.expire_all()
+    assert len(db.session.get(Competition, comp.id).rules) == 3
+
+
+def test_draw_rules_freeze_once_participants_start(client, make_user, make_event, now):
+    from quizapp.play import services
+
+    event = make_event()
+    services.join(
+        event.join_token,
+        name="甲",
+        phone="13900000009",
+        unit_id=event.competition.units[0].id,
+        now=now,
+    )
+    make_user()
+    login(client)
+    r = client.post(
+        f"/competitions/{event.competition_id}/rules",
+        data={"qtype": "judge", "category": "", "difficulty": "", "count": "1", "points": "1"},
+        follow_redirects=True,
+    )
+    assert "no longer change" in r.get_data(as_text=True) or "不能再修改" in r.get_data(
+        as_text=True
+    )

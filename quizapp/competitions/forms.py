@@ -75,3 +75,25 @@ class EventForm(FlaskForm):
     name = StringField(_l("Event name"), validators=[DataRequired(), Length(max=200)])
     venue = StringField(_l("Venue"), validators=[Optional(), Length(max=200)])
     submit = SubmitField(_l("Add event"))
+
+
+class RuleForm(FlaskForm):
+    qtype = SelectField(
+        _l("Type"),
+        choices=[
+            ("single", _l("Single choice")),
+            ("multiple", _l("Multiple choice")),
+            ("judge", _l("True or false")),
+        ],
+    )
+    category = SelectField(_l("Category"), choices=[], validate_choice=False)
+    difficulty = SelectField(
+        _l("Difficulty"), choices=[("", _l("Any")), ("1", "1"), ("2", "2"), ("3", "3")]
+    )
+    count = IntegerField(
+        _l("Questions"), default=5, validators=[InputRequired(), NumberRange(1, 200)]
+    )
+    points = IntegerField(
+        _l("Points each"), default=5, validators=[InputRequired(), NumberRange(0, 100)]
+    )
+    submit = SubmitField(_l("Add row"))

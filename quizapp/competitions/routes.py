@@ -9,10 +9,11 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from quizapp.competitions import rules as rule_service
 from quizapp.competitions import services
-from quizapp.competitions.forms import CompetitionForm, EventForm
+from quizapp.competitions.forms import CompetitionForm, EventForm, RuleForm
 from quizapp.dbtypes import utcnow
-from quizapp.errors import InvalidField
+from quizapp.errors import DomainError, InvalidField
 from quizapp.leaderboards import services as boards
 from quizapp.reports import services as reports
 from quizapp.web import base_url
@@ -188,3 +189,58 @@ def attempt_detail(competition_id: int, attempt_id: int):
     return render_template(
         "competitions/attempt.html", comp=comp, attempt=attempt, mask_phone=reports.mask_phone
     )
+
+
+def _rule_form(comp) -> RuleForm:
+    form = RuleForm()
+    form.category.choices = [("", _("Any"))] + [(c, c) for c in rule_service.categories(comp)]
+    return form
+
+
+@bp.route("/<int:competition_id>/rules", methods=["GET", "POST"])
+def rules(competition_id: int):
+    comp = services.get_competition(competition_id, current_user)
+    form = _rule_form(comp)
+    if form.validate_on_submit():
+        try:
+            rule_service.add_rule(
+                comp,
+                qtype=form.qtype.data,
+                count=form.count.data,
+                points=form.points.data,
+                category=form.category.data or None,
+                difficulty=int(form.difficulty.data) if form.difficulty.data else None,
+            )
+        except InvalidField as err:
+            form.count.errors = [*form.count.errors, err.message]
+        except DomainError as err:
+            flash(err.message, "error")
+        else:
+            flash(_("Draw rule added."), "success")
+            return redirect(url_for(".rules", competition_id=comp.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "competitions/rules.html", comp=comp, form=form, rows=rule_service.availability(comp)
+    ), status
+
+
+@bp.post("/<int:competition_id>/rules/<int:rule_id>/delete")
+def delete_rule(competition_id: int, rule_id: int):
+    comp = services.get_competition(competition_id, current_user)
+    try:
+        rule_service.remove_rule(comp, rule_id)
+        flash(_("Draw rule removed."), "success")
+    except DomainError as err:
+        flash(err.message, "error")
+    return redirect(url_for(".rules", competition_id=comp.id))
+
+
+@bp.get("/<int:competition_id>/preview")
+def preview(competition_id: int):
+    comp = services.get_competition(competition_id, current_user)
+    try:
+        items = rule_service.sample_draw(comp)
+    except DomainError as err:
+        flash(err.message, "error")
+        return redirect(url_for(".rules", competition_id=comp.id))
+    return render_template("competitions/preview.html", comp=comp, items=items)
