@@ -28,6 +28,8 @@ if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; the
 fi
 
 .venv/bin/ruff check quizapp tests bench
+echo "== Benchmark smoke run (no timing asserted) =="
+.venv/bin/python bench/app_bench.py --quick 2>/dev/null
 echo "== SQLite (unit, integration, browser) =="
 .venv/bin/python -m pytest -q "$@"
 echo "== PostgreSQL (unit, integration) =="

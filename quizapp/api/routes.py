@@ -83,7 +83,7 @@ def focus_loss(token: str):
 
 @bp.get("/screens/<token>")
 def screen_data(token: str):
-    data, etag = screen.screen_payload(token, utcnow())
+    data, etag = screen.cached_screen_payload(token, utcnow())
     if request.if_none_match.contains(etag):
         return "", 304, {"ETag": f'"{etag}"'}
     response = jsonify(data)

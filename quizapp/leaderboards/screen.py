@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from datetime import datetime
 
 from sqlalchemy import select
@@ -45,6 +46,23 @@ def event_info(event: Event, now: datetime) -> dict:
         "competition": competition_info(event.competition, now),
         "server_now": iso(now),
     }
+
+
+_CACHE: dict[str, tuple[float, dict, str]] = {}
+CACHE_SECONDS = 2.0
+
+
+def cached_screen_payload(token: str, now: datetime) -> tuple[dict, str]:
+    """screen_payload, shared for CACHE_SECONDS by every screen and poll in this process,
+    so many screens on one event do not multiply the work. ``server_now`` stays fresh."""
+    hit = _CACHE.get(token)
+    clock = time.monotonic()
+    if hit is None or hit[0] < clock:
+        body, etag = screen_payload(token, now)
+        if len(_CACHE) > 1000:
+            _CACHE.clear()
+        hit = _CACHE[token] = (clock + CACHE_SECONDS, body, etag)
+    return {**hit[1], "server_now": iso(now)}, hit[2]
 
 
 def screen_payload(token: str, now: datetime) -> tuple[dict, str]:
