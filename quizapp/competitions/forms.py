@@ -51,6 +51,30 @@ class CompetitionForm(FlaskForm):
             ("proportional", _l("Points in proportion to correct options, none if any wrong")),
         ],
     )
+    question_time = IntegerField(
+        _l("Seconds per question (empty: no per-question limit)"),
+        validators=[Optional(), NumberRange(5, 3600)],
+    )
+    speed_bonus = BooleanField(_l("Speed bonus (needs seconds per question)"))
+    unit_metric = SelectField(
+        _l("Unit ranking by"),
+        default="average",
+        choices=[
+            ("average", _l("Average of each member's best score")),
+            ("participation", _l("Participation rate (needs headcounts)")),
+            ("full_rate", _l("Share of members with a full score")),
+            ("total", _l("Total of members' best scores")),
+        ],
+    )
+    top_n = IntegerField(
+        _l("People shown on leaderboards"),
+        default=10,
+        validators=[InputRequired(), NumberRange(1, 100)],
+    )
+    certificate_min_score = IntegerField(
+        _l("Score that earns a certificate (empty: no certificates)"),
+        validators=[Optional(), NumberRange(0, 100000)],
+    )
     attempts = IntegerField(
         _l("Attempts allowed"), default=1, validators=[InputRequired(), NumberRange(1, 100)]
     )

@@ -35,6 +35,12 @@ class Competition(db.Model):
         CheckConstraint(
             "multiple_scoring IN ('all', 'half', 'proportional')", name="multiple_scoring"
         ),
+        CheckConstraint("question_time_s IS NULL OR question_time_s >= 5", name="question_time"),
+        CheckConstraint(
+            "unit_metric IN ('average', 'participation', 'full_rate', 'total')",
+            name="unit_metric",
+        ),
+        CheckConstraint("top_n BETWEEN 1 AND 100", name="top_n"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,6 +58,18 @@ class Competition(db.Model):
     # Multiple choice scoring: "all" (all or nothing), "half" or "proportional";
     # the formulas are in quizapp.banks.qtypes.QuestionType.award.
     multiple_scoring: Mapped[str] = mapped_column(String(16), default="all")
+    # Per-question time limit (phone-contest format): each question has this many seconds
+    # from when it is first shown; None means only the whole-attempt limit applies.
+    question_time_s: Mapped[int | None]
+    # Kahoot-style speed bonus, only with a per-question limit (formula in QuestionType).
+    speed_bonus: Mapped[bool] = mapped_column(default=False)
+    # Leaderboards: the unit ranking's metric and how many people the boards show.
+    unit_metric: Mapped[str] = mapped_column(String(16), default="average")
+    top_n: Mapped[int] = mapped_column(default=10)
+    # The screen stops changing from this moment (results stay exact underneath).
+    screen_frozen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Score that earns a certificate; None: no certificates.
+    certificate_min_score: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization = relationship("Organization")

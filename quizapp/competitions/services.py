@@ -25,6 +25,9 @@ from quizapp.errors import InvalidField, NotFound
 from quizapp.extensions import db
 
 QTYPES = ("single", "multiple", "judge")
+# Unit ranking metrics: average of best scores, participation rate (needs headcounts),
+# full-score rate (per person), total of best scores.
+UNIT_METRICS = ("average", "participation", "full_rate", "total")
 
 
 @dataclass
@@ -41,6 +44,11 @@ class CompetitionSpec:
     free_units: bool = False
     mask_names: bool = True
     multiple_scoring: str = "all"
+    question_time_s: int | None = None
+    speed_bonus: bool = False
+    unit_metric: str = "average"
+    top_n: int = 10
+    certificate_min_score: int | None = None
     bank_ids: list[int] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     points: dict[str, int] = field(default_factory=dict)
@@ -89,6 +97,19 @@ def _validate(spec: CompetitionSpec, organization_id: int) -> None:
         raise InvalidField(_("Attempts allowed must be between 1 and 100."), field="attempts")
     if spec.multiple_scoring not in MULTIPLE_SCORING:
         raise InvalidField(_("Unknown scoring rule."), field="multiple_scoring")
+    if spec.question_time_s is not None and not 5 <= spec.question_time_s <= 3600:
+        raise InvalidField(
+            _("The time per question must be between 5 seconds and one hour."),
+            field="question_time",
+        )
+    if spec.speed_bonus and spec.question_time_s is None:
+        raise InvalidField(
+            _("The speed bonus needs a time limit per question."), field="speed_bonus"
+        )
+    if spec.unit_metric not in UNIT_METRICS:
+        raise InvalidField(_("Unknown unit ranking metric."), field="unit_metric")
+    if not 1 <= spec.top_n <= 100:
+        raise InvalidField(_("Top N must be between 1 and 100."), field="top_n")
     if spec.reveal not in REVEAL_CHOICES:
         raise InvalidField(_("Unknown answer reveal setting."), field="reveal")
     allowed = {b.id for b in visible_banks(organization_id)}
@@ -127,6 +148,11 @@ def create_competition(organization_id: int, spec: CompetitionSpec) -> Competiti
         free_units=spec.free_units,
         mask_names=spec.mask_names,
         multiple_scoring=spec.multiple_scoring,
+        question_time_s=spec.question_time_s,
+        speed_bonus=spec.speed_bonus,
+        unit_metric=spec.unit_metric,
+        top_n=spec.top_n,
+        certificate_min_score=spec.certificate_min_score,
     )
     comp.banks = list(
         db.session.scalars(select(QuestionBank).where(QuestionBank.id.in_(spec.bank_ids)))

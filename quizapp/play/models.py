@@ -77,6 +77,8 @@ class Attempt(db.Model):
     correct_count: Mapped[int] = mapped_column(default=0)
     duration_ms: Mapped[int | None]
     focus_losses: Mapped[int] = mapped_column(default=0)
+    # Public token of the certificate (its verification QR code); issued on first view.
+    certificate_token: Mapped[str | None] = mapped_column(String(43), unique=True)
 
     participant: Mapped[Participant] = relationship(back_populates="attempts")
     event = relationship("Event")
@@ -112,6 +114,8 @@ class AttemptItem(db.Model):
     explanation: Mapped[str] = mapped_column(Text, default="")
     choice: Mapped[str | None] = mapped_column(String(16))
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the question was first shown (per-question time limits and speed bonus).
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     awarded: Mapped[int | None]
 
     attempt: Mapped[Attempt] = relationship(back_populates="items")
