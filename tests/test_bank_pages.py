@@ -94,9 +94,7 @@ def test_export_and_template_downloads(client, organiser, make_bank):
 
 
 def test_edit_and_deactivate_own_question(client, organiser, make_bank, make_event, now):
-    from quizapp.auth.models import Organization
-
-    bank = make_bank(name="单位题库", organization=db.session.get(Organization, 1))
+    bank = make_bank(name="单位题库", organization=organiser.organization)
     question = db.session.scalars(select(Question).where(Question.bank_id == bank.id)).first()
     r = client.post(
         f"/banks/questions/{question.id}/edit",

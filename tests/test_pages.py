@@ -57,6 +57,8 @@ def test_create_competition_with_field_errors_then_success(client, make_user, ma
         "attempts": "1",
         "reveal": "after_submit",
         "multiple_scoring": "all",
+        "unit_metric": "average",
+        "top_n": "10",
         "units": "东城区\n西城区,120",
         "mask_names": "y",
     }
