@@ -68,8 +68,9 @@ def _register_blueprints(app: Flask) -> None:
     from quizapp.leaderboards.routes import bp as leaderboards_bp
     from quizapp.play.cli import attempts_cli
     from quizapp.play.routes import bp as play_bp
+    from quizapp.reports.routes import bp as reports_bp
 
-    for bp in (auth_bp, banks_bp, competitions_bp, play_bp, leaderboards_bp, api_bp):
+    for bp in (auth_bp, banks_bp, competitions_bp, play_bp, leaderboards_bp, reports_bp, api_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)
     for group in (user_cli, bank_cli, competition_cli, event_cli, attempts_cli):
