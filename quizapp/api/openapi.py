@@ -54,6 +54,8 @@ SCHEMAS = {
             "stem": {"type": "string"},
             "options": {"type": "array", "items": _ref("Option")},
             "choice": {"type": "string"},
+            "opened_at": {"type": ["string", "null"], "format": "date-time"},
+            "question_deadline_at": {"type": ["string", "null"], "format": "date-time"},
         },
     },
     "Attempt": {
@@ -75,6 +77,8 @@ SCHEMAS = {
             "server_now": {"type": "string", "format": "date-time"},
             "remaining_s": {"type": "integer", "minimum": 0},
             "question_count": {"type": "integer"},
+            "question_time_s": {"type": ["integer", "null"]},
+            "speed_bonus": {"type": "boolean"},
             "questions": {"type": "array", "items": _ref("Question")},
         },
     },
@@ -303,6 +307,36 @@ def spec() -> dict:
                             "saved",
                         ),
                         **_errors(400, 404, 409, 422),
+                    },
+                }
+            },
+            "/attempts/{token}/questions/{position}/open": {
+                "post": {
+                    "operationId": "openQuestion",
+                    "description": "Paced competitions: show the next question and start its "
+                    "clock (idempotent for an opened question; 409 not_next out of order).",
+                    "parameters": [
+                        TOKEN,
+                        {
+                            "name": "position",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["question", "server_now"],
+                                "properties": {
+                                    "question": _ref("Question"),
+                                    "server_now": {"type": "string", "format": "date-time"},
+                                },
+                            },
+                            "the opened question",
+                        ),
+                        **_errors(404, 409),
                     },
                 }
             },

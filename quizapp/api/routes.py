@@ -8,7 +8,7 @@ from quizapp.api.openapi import spec
 from quizapp.dbtypes import utcnow
 from quizapp.errors import DomainError
 from quizapp.leaderboards import screen
-from quizapp.play import presenters, services
+from quizapp.play import pacing, presenters, services
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -66,6 +66,17 @@ def answer(token: str, position: int):
     data = _body()
     choice = services.save_answer(token, position, data.get("choice"), utcnow())
     return jsonify({"saved": True, "position": position, "choice": choice})
+
+
+@bp.post("/attempts/<token>/questions/<int:position>/open")
+def open_question(token: str, position: int):
+    now = utcnow()
+    attempt = services.attempt_by_token(token)
+    services.guard_active(attempt, now)
+    item = pacing.open_question(attempt, position, now)
+    return jsonify(
+        {"question": presenters.question_view(item, attempt), "server_now": presenters.iso(now)}
+    )
 
 
 @bp.post("/attempts/<token>/submit")

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from quizapp.banks.qtypes import QUESTION_TYPES
 from quizapp.leaderboards.services import rank_of
+from quizapp.play import pacing
 from quizapp.play.models import Attempt
 
 
@@ -19,19 +20,28 @@ def remaining_s(attempt: Attempt, now: datetime) -> int:
     return max(0, int((attempt.deadline_at - now).total_seconds()))
 
 
-def question_view(item) -> dict:
+def question_view(item, attempt: Attempt | None = None) -> dict:
+    """One question as the phone sees it. In a paced competition a question that has
+    not been opened yet carries no text and no options."""
     qtype = QUESTION_TYPES[item.qtype]
-    return {
+    view = {
         "position": item.position,
         "type": item.qtype,
         "stem": item.stem,
         "options": [{"key": k, "text": t} for k, t in qtype.display_options(item.options)],
         "choice": item.choice or "",
     }
+    if attempt is not None and pacing.is_paced(attempt):
+        view["opened_at"] = iso(item.opened_at)
+        view["question_deadline_at"] = iso(pacing.question_deadline(attempt, item))
+        if item.opened_at is None:
+            view["stem"], view["options"] = "", []
+    return view
 
 
 def attempt_payload(attempt: Attempt, now: datetime) -> dict:
     """The ``{attempt}`` object of API v1."""
+    comp = attempt.competition
     return {
         "token": attempt.token,
         "status": attempt.status,
@@ -40,7 +50,9 @@ def attempt_payload(attempt: Attempt, now: datetime) -> dict:
         "server_now": iso(now),
         "remaining_s": remaining_s(attempt, now),
         "question_count": len(attempt.items),
-        "questions": [question_view(item) for item in attempt.items],
+        "question_time_s": comp.question_time_s,
+        "speed_bonus": comp.speed_bonus,
+        "questions": [question_view(item, attempt) for item in attempt.items],
     }
 
 

@@ -15,7 +15,7 @@ from quizapp.dbtypes import utcnow
 from quizapp.errors import DomainError, InvalidField
 from quizapp.extensions import db
 from quizapp.leaderboards.screen import competition_info
-from quizapp.play import presenters, services
+from quizapp.play import pacing, presenters, services
 from quizapp.play.forms import JoinForm
 from quizapp.play.models import Attempt, Participant
 from quizapp.web import base_url
@@ -111,25 +111,53 @@ def quiz(token: str):
     attempt = services.attempt_by_token(token)
     if services.finalize_if_overdue(attempt, now):
         return redirect(url_for("play.result", token=token))
-    return render_template(
-        "play/quiz.html",
-        attempt=attempt,
-        comp=attempt.competition,
-        data=presenters.attempt_payload(attempt, now),
-    )
+    data = presenters.attempt_payload(attempt, now)
+    context = {"attempt": attempt, "comp": attempt.competition, "data": data}
+    if pacing.is_paced(attempt):
+        context.update(_paced_context(attempt, data, now))
+    return render_template("play/quiz.html", **context)
+
+
+def _paced_context(attempt, data: dict, now) -> dict:
+    """The question on screen in a paced quiz, and how long it has left."""
+    position = pacing.current_position(attempt)
+    if position is None:
+        return {"paced": True, "current": None, "question_left": 0, "is_last": False}
+    item = next(i for i in attempt.items if i.position == position)
+    deadline = pacing.question_deadline(attempt, item)
+    left = max(0, int((deadline - now).total_seconds()))
+    return {
+        "paced": True,
+        "current": data["questions"][position - 1],
+        "question_left": left,
+        "is_last": position == len(attempt.items),
+    }
 
 
 @bp.post("/a/<token>")
 def quiz_post(token: str):
-    """The JavaScript-free path: save every changed choice, then submit if asked."""
+    """The JavaScript-free path (and the paced quiz's "next"): save the posted choices,
+    then move on or submit if asked."""
     attempt = services.attempt_by_token(token)
+    action = request.form.get("action")
     try:
         for item in attempt.items:
-            values = request.form.getlist(f"q{item.position}")
-            choice = "".join(values)
+            field = f"q{item.position}"
+            if pacing.is_paced(attempt) and field not in request.form:
+                continue  # only the question on screen is posted
+            choice = "".join(request.form.getlist(field))
             if choice != (item.choice or ""):
-                services.save_answer(token, item.position, choice)
-        if request.form.get("action") == "submit":
+                try:
+                    services.save_answer(token, item.position, choice)
+                except pacing.QuestionClosed as err:
+                    flash(err.message, "warning")
+        if action == "next" and pacing.is_paced(attempt):
+            following = (pacing.current_position(attempt) or 0) + 1
+            if following <= len(attempt.items):
+                pacing.open_question(attempt, following)
+                return redirect(url_for("play.quiz", token=token))
+            action = "submit"
+        if action == "submit":
             services.submit(token)
             return redirect(url_for("play.result", token=token))
         flash(_("Your answers are saved."), "info")

@@ -25,6 +25,7 @@ from quizapp.competitions.models import Competition, CompetitionUnit, Event
 from quizapp.dbtypes import utcnow
 from quizapp.errors import Conflict, InvalidField, NotFound
 from quizapp.extensions import db
+from quizapp.play import pacing
 from quizapp.play.draw import draw_items
 from quizapp.play.models import Attempt, AttemptItem, Participant
 
@@ -223,7 +224,8 @@ def save_answer(token: str, position: int, raw_choice: object, now: datetime | N
     now = now or utcnow()
     attempt = attempt_by_token(token)
     item = _item(attempt.id, position)
-    _guard_active(attempt, now)
+    guard_active(attempt, now)
+    pacing.check_window(attempt, item, now, grace())
     choice = QUESTION_TYPES[item.qtype].normalise_choice(raw_choice, len(item.options))
     if choice is None:
         raise InvalidChoice(_("That is not a valid choice for this question."), field="choice")
@@ -240,7 +242,7 @@ def save_answer(token: str, position: int, raw_choice: object, now: datetime | N
     )
     if locked.rowcount != 1:
         db.session.rollback()
-        _guard_active(db.session.get(Attempt, attempt.id), now)
+        guard_active(db.session.get(Attempt, attempt.id), now)
         raise DeadlinePassed(_("Time is up; this answer was not saved."))
     db.session.execute(
         update(AttemptItem)
@@ -251,7 +253,8 @@ def save_answer(token: str, position: int, raw_choice: object, now: datetime | N
     return choice
 
 
-def _guard_active(attempt: Attempt, now: datetime) -> None:
+def guard_active(attempt: Attempt, now: datetime) -> None:
+    """Raise AlreadySubmitted or DeadlinePassed unless the attempt takes answers now."""
     if attempt.status == "submitted":
         raise AlreadySubmitted(_("This quiz has already been submitted."))
     if attempt.status == "expired" or finalize_if_overdue(attempt, now):
@@ -279,6 +282,8 @@ def _finish(attempt: Attempt, status: str, finished_at: datetime) -> bool:
         db.session.refresh(item)  # the answer may have been saved by another request
         qtype = QUESTION_TYPES[item.qtype]
         item.awarded = qtype.award(item.choice, item.key, item.points, mode)
+        if item.awarded:
+            item.awarded = round(item.awarded * pacing.speed_factor(attempt, item))
         score += item.awarded
         correct += qtype.is_correct(item.choice, item.key)
     duration = max(0, int((finished_at - attempt.started_at).total_seconds() * 1000))

@@ -38,7 +38,10 @@ function setState(position, text, cls) {
   if (el) { el.textContent = text; el.className = `save-state ${cls || ""}`; }
 }
 
+const paced = Boolean(status.dataset.paced);
+
 function markSheet() {
+  if (paced) return 0;
   let answered = 0;
   for (const fs of form.querySelectorAll("fieldset.question")) {
     const done = choiceOf(fs) !== "";
@@ -61,7 +64,12 @@ async function send(position, choice) {
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ choice }),
   });
-  if (res.status === 409) return "closed";
+  if (res.status === 409) {
+    // A paced question whose time is over only loses this answer; anything else
+    // (submitted, past the deadline) ends the quiz on this phone.
+    const body = await res.json().catch(() => ({}));
+    return body.error?.code === "question_closed" ? "ok" : "closed";
+  }
   return res.ok || res.status === 422 || res.status === 404 ? "ok" : "fail";
 }
 
@@ -116,13 +124,48 @@ async function finish() {
 }
 
 const submitButton = form.querySelector('[data-action="submit-attempt"]');
-submitButton.addEventListener("click", (event) => {
+submitButton?.addEventListener("click", (event) => {
   event.preventDefault();
-  const total = form.querySelectorAll("fieldset.question").length;
-  const missing = total - markSheet();
-  if (missing > 0 && !window.confirm(submitButton.dataset.confirm.replace("{n}", missing))) return;
+  if (!submitButton.dataset.noConfirm) {
+    const total = form.querySelectorAll("fieldset.question").length;
+    const missing = total - markSheet();
+    if (missing > 0 && !window.confirm(submitButton.dataset.confirm.replace("{n}", missing))) {
+      return;
+    }
+  }
   finish();
 });
+
+// Paced quiz: "next" posts the form (it carries the answer on screen), and the
+// question's own countdown moves on by itself at zero.
+const nextButton = form.querySelector('[data-action="next-question"]');
+let movingOn = false;
+function moveOn() {
+  if (movingOn) return;
+  movingOn = true;
+  const onScreen = form.querySelector("fieldset.question");
+  if (onScreen) {
+    const queue = loadQueue();
+    delete queue[onScreen.dataset.pos];
+    storeQueue(queue);
+  }
+  if (nextButton) form.requestSubmit(nextButton);
+  else if (submitButton) finish();
+}
+nextButton?.addEventListener("click", (event) => { event.preventDefault(); moveOn(); });
+
+const questionTimer = document.getElementById("question-timer-value");
+if (questionTimer) {
+  const questionLeftAtLoad = Number(status.dataset.questionLeft);
+  const questionTick = () => {
+    const left = Math.max(0, Math.ceil(questionLeftAtLoad - (performance.now() - loadedAt) / 1000));
+    questionTimer.textContent = String(left);
+    questionTimer.parentElement.classList.toggle("urgent", left <= 5);
+    if (left <= 0) { moveOn(); return; }
+    window.setTimeout(questionTick, 250);
+  };
+  questionTick();
+}
 
 function tick() {
   const left = Math.ceil(remaining());
@@ -147,7 +190,8 @@ for (const [position, choice] of Object.entries(loadQueue())) {
   if (!fs) continue;
   for (const input of fs.querySelectorAll("input")) input.checked = choice.includes(input.value);
 }
-document.getElementById("save-btn").hidden = true;
+const saveButton = document.getElementById("save-btn");
+if (saveButton) saveButton.hidden = true;
 markSheet();
 flush();
 tick();
