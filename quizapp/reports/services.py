@@ -37,9 +37,10 @@ def results(
     event_id: int | None = None,
     unit_id: int | None = None,
     status: str | None = None,
-    limit: int = 1000,
+    limit: int | None = 1000,
 ) -> list[ResultRow]:
-    """Attempts of a competition, best first (same order as the ranking)."""
+    """Attempts of a competition, best first (same order as the ranking); ``limit``
+    None gives them all (exports)."""
     stmt = (
         select(
             Attempt,
