@@ -281,3 +281,36 @@ def test_draw_rules_freeze_once_participants_start(client, make_user, make_event
     assert "no longer change" in r.get_data(as_text=True) or "不能再修改" in r.get_data(
         as_text=True
     )
+
+
+def test_bulk_events_qr_archive_and_copy(client, make_user, make_competition):
+    import io
+    import zipfile
+
+    comp = make_competition()
+    make_user()
+    login(client)
+    r = client.post(f"/competitions/{comp.id}/events/bulk", data={"events": "\n\n"})
+    assert r.status_code == 422
+    r = client.post(
+        f"/competitions/{comp.id}/events/bulk",
+        data={"events": "东城主会场，文化馆\n西城分会场,西单\n海淀"},
+    )
+    assert r.status_code == 302
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/competitions/{comp.id}/qr-codes.zip").data))
+    names = archive.namelist()
+    assert len([n for n in names if n.endswith(".png")]) == 3 and "events.csv" in names
+    assert any("东城主会场" in n and "文化馆" in n for n in names)
+    index = archive.read("events.csv").decode("utf-8-sig")
+    assert "http://quiz.test/j/" in index
+    r = client.post(f"/competitions/{comp.id}/copy", data={"title": "复制的竞赛"})
+    assert r.status_code == 302
+    assert "复制的竞赛" in client.get(r.headers["Location"]).get_data(as_text=True)
+    from sqlalchemy import select
+
+    from quizapp.competitions.models import Competition
+    from quizapp.extensions import db
+
+    copy = db.session.scalar(select(Competition).where(Competition.title == "复制的竞赛"))
+    assert [u.name for u in copy.units] == ["东城区", "西城区", "朝阳区"]
+    assert len(copy.rules) == 3 and copy.events == []

@@ -121,3 +121,16 @@ class RuleForm(FlaskForm):
         _l("Points each"), default=5, validators=[InputRequired(), NumberRange(0, 100)]
     )
     submit = SubmitField(_l("Add row"))
+
+
+class BulkEventsForm(FlaskForm):
+    events = TextAreaField(
+        _l("Events, one per line: name,venue"),
+        validators=[DataRequired(), Length(max=40000)],
+    )
+    submit = SubmitField(_l("Add these events"))
+
+
+class CopyForm(FlaskForm):
+    title = StringField(_l("Title of the copy"), validators=[DataRequired(), Length(max=200)])
+    submit = SubmitField(_l("Copy competition"))

@@ -5,13 +5,28 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from quizapp.competitions import bulk, services
 from quizapp.competitions import rules as rule_service
-from quizapp.competitions import services
-from quizapp.competitions.forms import CompetitionForm, EventForm, RuleForm
+from quizapp.competitions.forms import (
+    BulkEventsForm,
+    CompetitionForm,
+    CopyForm,
+    EventForm,
+    RuleForm,
+)
 from quizapp.dbtypes import utcnow
 from quizapp.errors import DomainError, InvalidField
 from quizapp.leaderboards import services as boards
@@ -249,3 +264,42 @@ def preview(competition_id: int):
         flash(err.message, "error")
         return redirect(url_for(".rules", competition_id=comp.id))
     return render_template("competitions/preview.html", comp=comp, items=items)
+
+
+@bp.route("/<int:competition_id>/events/bulk", methods=["GET", "POST"])
+def bulk_events(competition_id: int):
+    comp = services.get_competition(competition_id, current_user)
+    form = BulkEventsForm()
+    if form.validate_on_submit():
+        try:
+            created = bulk.create_events(comp, bulk.parse_event_lines(form.events.data))
+        except InvalidField as err:
+            form.events.errors = [*form.events.errors, err.message]
+        else:
+            flash(_("%(n)d events added.", n=len(created)), "success")
+            return redirect(url_for(".detail", competition_id=comp.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("competitions/bulk_events.html", comp=comp, form=form), status
+
+
+@bp.get("/<int:competition_id>/qr-codes.zip")
+def qr_codes(competition_id: int):
+    comp = services.get_competition(competition_id, current_user)
+    return Response(
+        bulk.qr_archive(comp, base_url()),
+        mimetype="application/zip",
+        headers={"Content-Disposition": f"attachment; filename=qr-codes-{comp.id}.zip"},
+    )
+
+
+@bp.route("/<int:competition_id>/copy", methods=["GET", "POST"])
+def copy(competition_id: int):
+    comp = services.get_competition(competition_id, current_user)
+    form = CopyForm()
+    if request.method == "GET":
+        form.title.data = _("%(title)s (copy)", title=comp.title)
+    if form.validate_on_submit():
+        new = bulk.copy_competition(comp, form.title.data)
+        flash(_("Competition copied. Adjust the dates, then add its events."), "success")
+        return redirect(url_for(".detail", competition_id=new.id))
+    return render_template("competitions/copy.html", comp=comp, form=form)
