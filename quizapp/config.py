@@ -63,6 +63,14 @@ def from_environment(instance_path: str) -> dict:
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # A moving window: "10/minute" means at most 10 in any 60 seconds, not 20 across
+        # the edge of two fixed windows.
+        "RATELIMIT_STRATEGY": "moving-window",
+        # Unknown-token answers (404) allowed per client address before 429 (quizapp.throttle).
+        "TOKEN_GUESS_LIMIT": os.environ.get("TOKEN_GUESS_LIMIT", "").strip() or "60/minute",
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none,
+        # the socket's address is the client's). Rate limits key on the client address.
+        "TRUSTED_PROXIES": max(_int("TRUSTED_PROXIES", 0), 0),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").rstrip("/") or None,
         "ANSWER_GRACE_S": min(max(_int("ANSWER_GRACE_S", 5), 0), 10),
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_MB", 5) * 1024 * 1024,

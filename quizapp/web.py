@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, redirect, request, url_for
+import re
+
+from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -43,12 +45,38 @@ def base_url() -> str:
         return "http://localhost:8000"
 
 
+# Tokens are URL-safe base64 (quizapp.dbtypes.new_token); ids fit a 32-bit integer column.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MAX_ID = 2**31 - 1
+
+
+def _check_url_values(_endpoint, values) -> None:
+    """404 before any query for a token that no token can equal (NUL, '%', 200 chars…)
+    or an id no row can have: PostgreSQL refuses NUL in text and SQLite ints past 2**63,
+    and either would surface as a 500."""
+    for name, value in (values or {}).items():
+        if name == "token" and not _TOKEN_SHAPE.fullmatch(value):
+            abort(404)
+        if isinstance(value, int) and value > _MAX_ID:
+            abort(404)
+
+
+def _refuse_nul() -> None:
+    """400 for a NUL character in a query or form field: no text column can store it."""
+    for data in (request.args, request.form):
+        for key, values in data.lists():
+            if "\x00" in key or any("\x00" in v for v in values):
+                abort(400)
+
+
 def _security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if request.endpoint and request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
     return response
@@ -69,8 +97,13 @@ def load_user(user_id: str):
 
 
 def init_app(app: Flask) -> None:
+    from quizapp import static_gzip
+
     app.register_blueprint(bp)
     app.after_request(_security_headers)
+    static_gzip.init_app(app)
+    app.url_value_preprocessor(_check_url_values)
+    app.before_request(_refuse_nul)
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please log in to continue.")
     login_manager.session_protection = "basic"

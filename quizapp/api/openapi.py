@@ -8,7 +8,14 @@ TOKEN = {
     "name": "token",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+    "description": "URL-safe token (22 characters as issued); any other shape is 404.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_-]+$"},
+}
+POSITION = {
+    "name": "position",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
 }
 
 
@@ -21,7 +28,9 @@ def _json(schema: dict, description: str) -> dict:
 
 
 def _errors(*statuses: int) -> dict:
-    return {str(s): _json(_ref("Error"), "error") for s in statuses}
+    """Error responses; every operation on a token may answer 429 (too many unknown
+    tokens from one address, see SECURITY.md)."""
+    return {str(s): _json(_ref("Error"), "error") for s in (*statuses, 429)}
 
 
 SCHEMAS = {
@@ -162,10 +171,13 @@ SCHEMAS = {
     "JoinRequest": {
         "type": "object",
         "required": ["name", "phone"],
+        "description": "422 invalid_field also for values the schema cannot express: a name "
+        "of at most 30 characters, an 11-digit mainland mobile number, a unit of this "
+        "competition (or a unit name in a free-entry one).",
         "properties": {
-            "name": {"type": "string"},
-            "phone": {"type": "string"},
-            "unit_id": {"type": "integer"},
+            "name": {"type": "string", "minLength": 1},
+            "phone": {"type": "string", "minLength": 1},
+            "unit_id": {"type": "integer", "minimum": 1},
             "unit_name": {"type": "string"},
         },
     },
@@ -274,12 +286,7 @@ def spec() -> dict:
                     "operationId": "saveAnswer",
                     "parameters": [
                         TOKEN,
-                        {
-                            "name": "position",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "integer", "minimum": 0},
-                        },
+                        POSITION,
                     ],
                     "requestBody": {
                         "required": True,
@@ -317,12 +324,7 @@ def spec() -> dict:
                     "clock (idempotent for an opened question; 409 not_next out of order).",
                     "parameters": [
                         TOKEN,
-                        {
-                            "name": "position",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "integer", "minimum": 0},
-                        },
+                        POSITION,
                     ],
                     "responses": {
                         "200": _json(

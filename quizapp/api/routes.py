@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request
 
 from quizapp.api.openapi import spec
 from quizapp.dbtypes import utcnow
-from quizapp.errors import DomainError
+from quizapp.errors import DomainError, InvalidField
 from quizapp.leaderboards import screen
 from quizapp.play import pacing, presenters, services
 
@@ -24,6 +24,18 @@ def _body() -> dict:
     return data
 
 
+def _typed(data: dict, **types: type) -> dict:
+    """The fields of ``data`` named in ``types``, each absent, null or of its JSON type
+    (a bool is no integer here); raises InvalidField naming the first that is not."""
+    for name, kind in types.items():
+        value = data.get(name)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise InvalidField(
+                f"{name} must be a {'string' if kind is str else 'integer'}.", field=name
+            )
+    return data
+
+
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(spec())
@@ -37,7 +49,7 @@ def event(token: str):
 
 @bp.post("/events/<token>/attempts")
 def join(token: str):
-    data = _body()
+    data = _typed(_body(), name=str, phone=str, unit_id=int, unit_name=str)
     now = utcnow()
     attempt, created = services.join(
         token,

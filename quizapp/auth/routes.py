@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -20,7 +30,21 @@ def _failed() -> bool:
 
 
 def _account_key() -> str:
-    return "login:" + services.normalise_email(request.form.get("email", ""))
+    return "login:" + services.normalise_email(request.form.get("email", ""))[:254]
+
+
+def _local_target(target: str) -> str:
+    """``target`` when it is a path on this site, else the competitions page. Browsers
+    read a backslash as a slash and drop tabs and newlines, so "/\\evil.example" and
+    "/\\t/evil.example" would leave the site: any of those characters refuses it."""
+    if (
+        not target.startswith("/")
+        or target.startswith("//")
+        or any(ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target)
+        or urlsplit(target).netloc
+    ):
+        return url_for("competitions.index")
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -36,14 +60,15 @@ def login():
         user = services.authenticate(form.email.data, form.password.data)
         if user is None:
             g.login_failed = True
+            current_app.logger.warning(
+                "failed login for %r from %s", form.email.data[:254], request.remote_addr
+            )
             form.password.errors.append(_("Wrong email or password."))
         else:
             session.clear()  # a fresh session at login: no fixation
             login_user(user, remember=form.remember.data)
-            target = request.args.get("next", "")
-            if not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
-                target = url_for("competitions.index")
-            return redirect(target)
+            current_app.logger.info("login of user %d from %s", user.id, request.remote_addr)
+            return redirect(_local_target(request.args.get("next", "")))
     return render_template("auth/login.html", form=form)
 
 

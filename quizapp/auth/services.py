@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 import unicodedata
+from functools import cache
 
 from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from quizapp.auth.models import Organization, User
 from quizapp.errors import Conflict, InvalidField, NotFound
@@ -18,8 +21,14 @@ def normalise_email(email: str) -> str:
 
 
 def normalise_name(name: str) -> str:
-    """NFKC and collapsed whitespace, so 'ａｄｍｉｎ ' and 'admin' are one name."""
-    return " ".join(unicodedata.normalize("NFKC", name or "").split())
+    """NFKC and collapsed whitespace, so 'ａｄｍｉｎ ' and 'admin' are one name; control
+    and invisible format characters (NUL, zero-width space, bidi marks) are dropped, so
+    'admin\u200b' is 'admin' too and no name can hide text or break a database."""
+    text = unicodedata.normalize("NFKC", name or "")
+    text = "".join(
+        ch for ch in text if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+    return " ".join(text.split())
 
 
 def get_or_create_organization(name: str) -> Organization:
@@ -66,12 +75,19 @@ def create_user(email: str, password: str, org_name: str, *, is_admin: bool = Fa
     return user
 
 
+@cache
+def _unknown_user_hash() -> str:
+    """A real hash of a random password: checking against it costs what checking a
+    real account's password costs."""
+    return generate_password_hash(secrets.token_hex(16))
+
+
 def authenticate(email: str, password: str) -> User | None:
     """The user with these credentials, or None. Hashes even for an unknown email so
     the response time does not reveal which emails exist."""
     user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
     if user is None:
-        User(password_hash="").set_password(password)
+        check_password_hash(_unknown_user_hash(), password)
         return None
     return user if user.check_password(password) else None
 

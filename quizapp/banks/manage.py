@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from quizapp.auth.models import User
+from quizapp.auth.services import normalise_name
 from quizapp.banks import services
 from quizapp.banks.models import PendingImport, Question, QuestionBank
 from quizapp.banks.parsing import (
@@ -58,7 +59,7 @@ def stage_import(
     """Parse an upload; when it is clean, keep it for confirmation and return a token.
     Nothing is added to any bank here. Commits (the staged file only)."""
     now = now or utcnow()
-    bank_name = " ".join(bank_name.split())
+    bank_name = normalise_name(bank_name)
     existing = db.session.scalar(select(QuestionBank).where(QuestionBank.name == bank_name))
     if existing is not None and not can_edit_bank(user, existing):
         raise InvalidField(_("That bank name is taken by another organization."), field="bank_name")

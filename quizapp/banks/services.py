@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from quizapp.auth.models import Organization
+from quizapp.auth.services import normalise_name
 from quizapp.banks.models import Question, QuestionBank
 from quizapp.banks.parsing import ImportFileError, ParsedQuestion, RowError, parse_upload
 from quizapp.errors import DomainError, NotFound
@@ -36,15 +37,16 @@ class ImportReport:
 
 def get_bank(name: str) -> QuestionBank:
     """Raises NotFound."""
-    bank = db.session.scalar(select(QuestionBank).where(QuestionBank.name == name.strip()))
+    bank = db.session.scalar(select(QuestionBank).where(QuestionBank.name == normalise_name(name)))
     if bank is None:
         raise NotFound(f"no question bank named {name!r}")
     return bank
 
 
 def get_or_create_bank(name: str, organization: Organization | None) -> QuestionBank:
-    """Flushes, no commit. Raises DomainError when the name belongs to another organization."""
-    name = name.strip()
+    """Flushes, no commit. Raises DomainError when the name belongs to another organization.
+    Names are normalised (NFKC, whitespace), so 'ｂａｎｋ' and 'bank' are one bank."""
+    name = normalise_name(name)
     if not name:
         raise DomainError("bank name is empty")
     bank = db.session.scalar(select(QuestionBank).where(QuestionBank.name == name))

@@ -1,25 +1,35 @@
-"""Data for event screens and the public event description."""
+"""Data for event screens and the public event description.
+
+A screen polls ``GET /api/v1/screens/<token>`` every couple of seconds. Each poll costs
+one indexed query (``quizapp.leaderboards.state``): the event and its competition's
+settings, plus a change signature of the competition's attempts (the newest attempt id
+per status and the number of active attempts: a start raises a newest id, a finish lowers
+the active count; nothing else changes a board). The board itself - counts, top
+individuals, unit ranking - is computed only when that signature or a setting moved, at
+most once per ``SCREEN_MIN_INTERVAL_S`` per competition, and shared by every screen of
+the competition through ``quizapp.leaderboards.cache`` (in Redis when configured). So idle
+polls cost the same at 1,000 or 100,000 attempts, and a submission shows within one poll
+plus that interval.
+
+A frozen competition's board is computed as of the freeze, once, and then served as is.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from datetime import datetime
 
-from sqlalchemy import select
+from flask import current_app
 
 from quizapp.competitions.models import Competition, Event
-from quizapp.errors import NotFound
-from quizapp.extensions import db
-from quizapp.leaderboards import services
+from quizapp.leaderboards import cache, services
+from quizapp.leaderboards.state import ScreenState, load_state
 from quizapp.play.presenters import iso
-from quizapp.play.services import close_overdue
+from quizapp.play.services import close_overdue, grace
 
-TOP_N = 10
-# Units shown on a screen: as many as fit at 1280x720 (the full list is on the
-# organiser's leaderboard page).
-UNITS_N = 10
+# Units sent to a screen; it pages through those that do not fit.
+UNITS_MAX = 100
 
 
 def competition_info(comp: Competition, now: datetime) -> dict:
@@ -48,37 +58,26 @@ def event_info(event: Event, now: datetime) -> dict:
     }
 
 
-_CACHE: dict[str, tuple[float, dict, str]] = {}
-CACHE_SECONDS = 2.0
+# --- the shared board ----------------------------------------------------------------
 
 
-def cached_screen_payload(token: str, now: datetime) -> tuple[dict, str]:
-    """screen_payload, shared for CACHE_SECONDS by every screen and poll in this process,
-    so many screens on one event do not multiply the work. ``server_now`` stays fresh."""
-    hit = _CACHE.get(token)
-    clock = time.monotonic()
-    if hit is None or hit[0] < clock:
-        body, etag = screen_payload(token, now)
-        if len(_CACHE) > 1000:
-            _CACHE.clear()
-        hit = _CACHE[token] = (clock + CACHE_SECONDS, body, etag)
-    return {**hit[1], "server_now": iso(now)}, hit[2]
+_LETTERS = str.maketrans("0123456789abcdef", "ghijklmnopabcdef")
 
 
-def screen_payload(token: str, now: datetime) -> tuple[dict, str]:
-    """The body of ``GET /api/v1/screens/{screen_token}`` and its ETag.
+def _row_key(*parts: object) -> str:
+    """A stable, opaque row key (letters only) so a screen can animate a row moving."""
+    text = ":".join(map(str, parts))
+    return hashlib.sha256(text.encode()).hexdigest()[:12].translate(_LETTERS)
 
-    Overdue attempts are finalised first, so the board treats them as submitted
-    with what was saved. Raises NotFound.
-    """
-    event = db.session.scalar(select(Event).where(Event.screen_token == token))
-    if event is None:
-        raise NotFound("No event screen was found for this link.")
-    comp = event.competition
-    close_overdue(now, competition_id=comp.id)
-    started, finished = services.counts(comp.id)
-    ev_started, ev_finished = services.counts(comp.id, event.id)
-    show = services.mask_name if comp.mask_names else (lambda s: s)
+
+def compute_board(state: ScreenState) -> dict:
+    """Counts, top individuals and unit ranking of the competition (as of the freeze when
+    frozen), names masked as the competition says and phones always masked."""
+    cid, as_of = state.competition_id, state.frozen_at
+    show = services.mask_name if state.mask_names else (lambda name: name)
+    units, (started, finished) = services.unit_board(
+        cid, metric=state.unit_metric, as_of=as_of, limit=UNITS_MAX
+    )
     top = [
         {
             "rank": p.rank,
@@ -86,38 +85,131 @@ def screen_payload(token: str, now: datetime) -> tuple[dict, str]:
             "unit": p.unit,
             "score": p.score,
             "duration_ms": p.duration_ms,
+            "phone": services.mask_phone(p.phone),
+            "key": _row_key(cid, p.participant_id),
         }
-        for p in services.top_individuals(comp.id, limit=TOP_N)
+        for p in services.top_individuals(cid, limit=state.top_n, as_of=as_of)
     ]
-    units = [
-        {
-            "rank": u.rank,
-            "name": u.name,
-            "participants": u.participants,
-            "average_score": u.average_score,
-        }
-        for u in services.unit_ranking(comp.id, limit=UNITS_N)
-    ]
-    body = {
-        "competition": {
-            "id": comp.id,
-            "title": comp.title,
-            "theme": comp.theme,
-            "max_score": comp.max_score,
-        },
-        "event": {
-            "id": event.id,
-            "name": event.name,
-            "venue": event.venue,
-            "join_token": event.join_token,
-            "participants": ev_started,
-            "submitted": ev_finished,
-        },
+    return {
         "participants": started,
         "submitted": finished,
         "top": top,
-        "units": units,
+        "units": [
+            {
+                "rank": u.rank,
+                "id": u.unit_id,
+                "key": _row_key(cid, "unit", u.unit_id),
+                "name": u.name,
+                "participants": u.participants,
+                "average_score": u.average_score,
+                "total_score": u.total_score,
+                "full_score_count": u.full_score_count,
+                "full_score_rate": u.full_score_rate,
+                "headcount": u.headcount,
+                "participation_rate": u.participation_rate,
+            }
+            for u in units
+        ],
+        "events": {
+            str(k): v for k, v in services.event_counts(cid, as_of, (started, finished)).items()
+        },
     }
-    etag = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
-    body["server_now"] = iso(now)
+
+
+def _store():
+    extensions = current_app.extensions
+    store = extensions.get("leaderboards_store")
+    if store is None:
+        url = current_app.config.get("REDIS_URL")
+        prefix = current_app.config.get("SCREEN_CACHE_PREFIX") or _default_prefix()
+        store = cache.RedisStore(url, prefix) if url else cache.MemoryStore()
+        extensions["leaderboards_store"] = store
+    return store
+
+
+def _default_prefix() -> str:
+    """Keys of one database apart from another's on a shared Redis."""
+    database = str(current_app.config["SQLALCHEMY_DATABASE_URI"]).encode()
+    return f"quizapp:screen:{hashlib.sha256(database).hexdigest()[:10]}:"
+
+
+def _policy() -> cache.Policy:
+    config = current_app.config
+    return cache.Policy(
+        min_interval_s=float(config.get("SCREEN_MIN_INTERVAL_S", 1.0)),
+        max_age_s=float(config.get("SCREEN_MAX_AGE_S", 60.0)),
+    )
+
+
+# --- the response --------------------------------------------------------------------
+
+
+def _assemble(state: ScreenState, entry: dict, now: datetime) -> tuple[dict, str]:
+    board = entry["body"]
+    started, finished = board["events"].get(str(state.event_id), [0, 0])
+    own = {
+        "competition": {
+            "id": state.competition_id,
+            "title": state.title,
+            "theme": state.theme,
+            "max_score": state.max_score,
+        },
+        "event": {
+            "id": state.event_id,
+            "name": state.event_name,
+            "venue": state.venue,
+            "join_token": state.join_token,
+            "participants": started,
+            "submitted": finished,
+        },
+        "unit_metric": state.unit_metric,
+        "top_n": state.top_n,
+        "frozen": state.frozen_at is not None,
+        "frozen_at": iso(state.frozen_at),
+        "revealed_at": iso(state.revealed_at),
+    }
+    tag = entry["digest"] + json.dumps(own, sort_keys=True, ensure_ascii=False)
+    etag = hashlib.sha256(tag.encode()).hexdigest()[:32]
+    body = {
+        **own,
+        "participants": board["participants"],
+        "submitted": board["submitted"],
+        "top": board["top"],
+        "units": board["units"],
+        "server_now": iso(now),
+    }
     return body, etag
+
+
+def _current_state(token: str, now: datetime) -> ScreenState:
+    """The state, after finalising overdue attempts when there are any (the board then
+    treats them as submitted with what was saved)."""
+    state = load_state(token)
+    if state.first_deadline is not None and state.first_deadline < now - grace():
+        close_overdue(now, competition_id=state.competition_id)
+        state = load_state(token)
+    return state
+
+
+def cached_screen_payload(token: str, now: datetime) -> tuple[dict, str]:
+    """The body of ``GET /api/v1/screens/{screen_token}`` and its ETag, from the shared
+    board when it still holds (see the module docstring). Raises NotFound."""
+    state = _current_state(token, now)
+    entry = cache.fetch(
+        _store(),
+        f"board:{state.competition_id}",
+        state.settings,
+        state.data,
+        now.timestamp(),
+        lambda: compute_board(state),
+        _policy(),
+    )
+    return _assemble(state, entry, now)
+
+
+def screen_payload(token: str, now: datetime) -> tuple[dict, str]:
+    """Like ``cached_screen_payload`` but always computed afresh. Raises NotFound."""
+    state = _current_state(token, now)
+    body = compute_board(state)
+    entry = {"digest": cache.digest(body), "body": body}
+    return _assemble(state, entry, now)

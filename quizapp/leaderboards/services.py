@@ -1,56 +1,42 @@
-"""Rankings.
+"""Rankings for a competition, for one of its events, or for one unit's own members.
 
-Individual ranking: each participant's best finished attempt, ordered by score
-(desc), then time used (asc), then submit time (asc); the attempt id breaks a
-remaining exact tie so the order is stable. Unit ranking: the average of each
-member's best score, with the number of participants beside it.
+Individual ranking: each participant's best finished attempt, ordered by score (desc),
+then time used (asc), then submit time (asc); the attempt id breaks a remaining exact tie
+so the order is stable. A person's best attempt is the first of theirs in that order.
+
+Unit ranking, from each member's best finished score: the number of participants (people
+with a finished attempt), the average and the total of their best scores, the share of
+them whose best is a full score (counted per person, not per attempt) and, only where the
+unit's headcount is known, the participation rate (participants / headcount). The
+competition's ``unit_metric`` picks the order; ties go to more participants, then the
+higher average, then the name.
+
+``as_of`` (a frozen screen) counts only attempts started and finished by that moment.
+Every query reads the covering indexes declared in ``quizapp.leaderboards.models``;
+the unit ranking and the counts live in ``quizapp.leaderboards.units``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
 
 from quizapp.competitions.models import CompetitionUnit
 from quizapp.extensions import db
+from quizapp.leaderboards.filters import FINISHED, finished, scope
+from quizapp.leaderboards.units import (  # noqa: F401  (the feature's service interface)
+    METRICS,
+    RankedUnit,
+    counts,
+    event_counts,
+    unit_board,
+    unit_ranking,
+)
 from quizapp.play.models import Attempt, Participant
 
-FINISHED = ("submitted", "expired")
-
-
-def _ordering(a):
-    return (a.c.score.desc(), a.c.duration_ms.asc(), a.c.finished_at.asc(), a.c.id.asc())
-
-
-def best_attempts(competition_id: int, event_id: int | None = None):
-    """Subquery: one row per participant, their best finished attempt."""
-    rn = (
-        func.row_number()
-        .over(
-            partition_by=Attempt.participant_id,
-            order_by=(
-                Attempt.score.desc(),
-                Attempt.duration_ms.asc(),
-                Attempt.finished_at.asc(),
-                Attempt.id.asc(),
-            ),
-        )
-        .label("rn")
-    )
-    inner = select(
-        Attempt.id,
-        Attempt.participant_id,
-        Attempt.score,
-        Attempt.duration_ms,
-        Attempt.finished_at,
-        Attempt.max_score,
-        rn,
-    ).where(Attempt.competition_id == competition_id, Attempt.status.in_(FINISHED))
-    if event_id is not None:
-        inner = inner.where(Attempt.event_id == event_id)
-    inner = inner.subquery()
-    return select(inner).where(inner.c.rn == 1).subquery("best")
+# --- individuals ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -62,55 +48,78 @@ class RankedPerson:
     score: int
     max_score: int
     duration_ms: int
+    participant_id: int = 0
+    phone: str = ""
+
+
+def _best_rows(
+    competition_id: int,
+    event_id: int | None,
+    unit_id: int | None,
+    as_of: datetime | None,
+    limit: int,
+) -> list:
+    """The best attempt of the first ``limit`` people in ranking order: scan the finished
+    attempts in that order (an index read, stopped by LIMIT) and keep each person's first."""
+    order = (Attempt.score.desc(), Attempt.duration_ms, Attempt.finished_at, Attempt.id)
+    stmt = (
+        select(Attempt.id, Attempt.participant_id)
+        .where(*scope(competition_id, event_id, as_of), finished(as_of))
+        .order_by(*order)
+    )
+    if unit_id is not None:
+        members = select(Participant.id).where(Participant.unit_id == unit_id)
+        stmt = stmt.where(Attempt.participant_id.in_(members))
+    fetch = limit
+    while True:
+        rows = db.session.execute(stmt.limit(fetch)).all()
+        best: dict[int, int] = {}
+        for attempt_id, participant_id in rows:
+            best.setdefault(participant_id, attempt_id)
+        if len(best) >= limit or len(rows) < fetch:
+            return list(best.values())[:limit]
+        fetch *= 4  # people with several attempts: read further
 
 
 def top_individuals(
-    competition_id: int, event_id: int | None = None, limit: int = 10, unit_id: int | None = None
+    competition_id: int,
+    event_id: int | None = None,
+    limit: int = 10,
+    unit_id: int | None = None,
+    as_of: datetime | None = None,
 ) -> list[RankedPerson]:
-    best = best_attempts(competition_id, event_id)
+    """The first ``limit`` people of the individual ranking (of one event, of one unit's
+    members, as of a moment when given), best first, ranked 1, 2, 3 … (ties are broken as
+    the module says, so every rank is distinct)."""
+    if limit < 1:
+        return []
+    ids = _best_rows(competition_id, event_id, unit_id, as_of, limit)
+    if not ids:
+        return []
     stmt = (
-        select(best, Participant.name, CompetitionUnit.name.label("unit_name"))
-        .join(Participant, Participant.id == best.c.participant_id)
+        select(Attempt, Participant.name, Participant.phone, CompetitionUnit.name)
+        .join(Participant, Participant.id == Attempt.participant_id)
         .outerjoin(CompetitionUnit, CompetitionUnit.id == Participant.unit_id)
-        .order_by(*_ordering(best))
-        .limit(limit)
+        .where(Attempt.id.in_(ids))
     )
-    if unit_id is not None:
-        stmt = stmt.where(Participant.unit_id == unit_id)
-    return [
-        RankedPerson(i, r.id, r.name, r.unit_name or "", r.score, r.max_score, r.duration_ms or 0)
-        for i, r in enumerate(db.session.execute(stmt), start=1)
-    ]
-
-
-@dataclass(frozen=True)
-class RankedUnit:
-    rank: int
-    unit_id: int
-    name: str
-    participants: int
-    average_score: float
-
-
-def unit_ranking(
-    competition_id: int, event_id: int | None = None, limit: int | None = None
-) -> list[RankedUnit]:
-    best = best_attempts(competition_id, event_id)
-    avg = func.avg(best.c.score)
-    stmt = (
-        select(CompetitionUnit.id, CompetitionUnit.name, func.count().label("n"), avg.label("avg"))
-        .select_from(best)
-        .join(Participant, Participant.id == best.c.participant_id)
-        .join(CompetitionUnit, CompetitionUnit.id == Participant.unit_id)
-        .group_by(CompetitionUnit.id, CompetitionUnit.name)
-        .order_by(avg.desc(), func.count().desc(), CompetitionUnit.name)
-    )
-    if limit:
-        stmt = stmt.limit(limit)
-    return [
-        RankedUnit(i, r.id, r.name, r.n, round(float(r.avg), 2))
-        for i, r in enumerate(db.session.execute(stmt), start=1)
-    ]
+    found = {a.id: (a, name, phone, unit) for a, name, phone, unit in db.session.execute(stmt)}
+    people = []
+    for rank, attempt_id in enumerate(ids, start=1):
+        a, name, phone, unit = found[attempt_id]
+        people.append(
+            RankedPerson(
+                rank=rank,
+                attempt_id=a.id,
+                name=name,
+                unit=unit or "",
+                score=a.score,
+                max_score=a.max_score,
+                duration_ms=a.duration_ms or 0,
+                participant_id=a.participant_id,
+                phone=phone,
+            )
+        )
+    return people
 
 
 def rank_of(attempt: Attempt, *, unit_only: bool = False) -> int | None:
@@ -140,22 +149,20 @@ def rank_of(attempt: Attempt, *, unit_only: bool = False) -> int | None:
     return 1 + (db.session.scalar(stmt) or 0)
 
 
-def counts(competition_id: int, event_id: int | None = None) -> tuple[int, int]:
-    """(participants who started, participants with a finished attempt)."""
-    base = select(func.count(func.distinct(Attempt.participant_id))).where(
-        Attempt.competition_id == competition_id
-    )
-    if event_id is not None:
-        base = base.where(Attempt.event_id == event_id)
-    started = db.session.scalar(base) or 0
-    finished = db.session.scalar(base.where(Attempt.status.in_(FINISHED))) or 0
-    return started, finished
+# --- masking -------------------------------------------------------------------------
 
 
 def mask_name(name: str) -> str:
-    """张三 -> 张*, 张小三 -> 张*三, Alice -> A***e."""
+    """张三 -> 张*, 张小三 -> 张*三, 欧阳小明 -> 欧**明, Alice -> A***e."""
     if len(name) <= 1:
         return name
     if len(name) == 2:
         return name[0] + "*"
     return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def mask_phone(phone: str) -> str:
+    """13812341234 -> 138****1234 (anything shorter than 8 characters: all stars)."""
+    if len(phone) < 8:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]

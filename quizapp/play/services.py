@@ -92,9 +92,10 @@ def _resolve_unit(comp: Competition, unit_id: object, unit_name: object) -> Comp
     if unit_id not in (None, ""):
         try:
             uid = int(unit_id)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             uid = None
-        unit = db.session.get(CompetitionUnit, uid) if uid else None
+        # An id past the integer column's range matches no row (and SQLite would overflow).
+        unit = db.session.get(CompetitionUnit, uid) if uid and 0 < uid < 2**31 else None
         if unit is None or unit.competition_id != comp.id:
             raise InvalidField(_("Please choose your unit from the list."), field="unit_id")
         return unit
