@@ -88,6 +88,7 @@ SCHEMAS = {
             "question_count": {"type": "integer"},
             "question_time_s": {"type": ["integer", "null"]},
             "speed_bonus": {"type": "boolean"},
+            "elder": {"type": "boolean"},
             "questions": {"type": "array", "items": _ref("Question")},
         },
     },
@@ -179,6 +180,7 @@ SCHEMAS = {
             "phone": {"type": "string", "minLength": 1},
             "unit_id": {"type": "integer", "minimum": 1},
             "unit_name": {"type": "string"},
+            "elder": {"type": "boolean"},
         },
     },
     "Screen": {

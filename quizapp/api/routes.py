@@ -57,6 +57,7 @@ def join(token: str):
         phone=data.get("phone"),
         unit_id=data.get("unit_id"),
         unit_name=data.get("unit_name"),
+        elder=data.get("elder") is True,
         now=now,
     )
     return jsonify({"attempt": presenters.attempt_payload(attempt, now)}), 201 if created else 200

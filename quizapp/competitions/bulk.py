@@ -96,6 +96,8 @@ def copy_competition(comp: Competition, title: str) -> Competition:
         "unit_metric",
         "top_n",
         "certificate_min_score",
+        "elder_time_limit_s",
+        "elder_question_time_s",
     )
     copy = Competition(title=title[:200], **{c: getattr(comp, c) for c in columns})
     copy.banks = list(comp.banks)

@@ -56,6 +56,14 @@ class CompetitionForm(FlaskForm):
         validators=[Optional(), NumberRange(5, 3600)],
     )
     speed_bonus = BooleanField(_l("Speed bonus (needs seconds per question)"))
+    elder_time_limit = IntegerField(
+        _l("Elder mode: time limit (minutes; empty: the same)"),
+        validators=[Optional(), NumberRange(1, 1440)],
+    )
+    elder_question_time = IntegerField(
+        _l("Elder mode: seconds per question (empty: the same)"),
+        validators=[Optional(), NumberRange(5, 3600)],
+    )
     unit_metric = SelectField(
         _l("Unit ranking by"),
         default="average",
@@ -98,6 +106,7 @@ class CompetitionForm(FlaskForm):
 class EventForm(FlaskForm):
     name = StringField(_l("Event name"), validators=[DataRequired(), Length(max=200)])
     venue = StringField(_l("Venue"), validators=[Optional(), Length(max=200)])
+    elder_default = BooleanField(_l("Elder mode by default on this event's phones"))
     submit = SubmitField(_l("Add event"))
 
 

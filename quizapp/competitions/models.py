@@ -41,6 +41,15 @@ class Competition(db.Model):
             name="unit_metric",
         ),
         CheckConstraint("top_n BETWEEN 1 AND 100", name="top_n"),
+        CheckConstraint(
+            "elder_time_limit_s IS NULL OR elder_time_limit_s >= time_limit_s",
+            name="elder_time_limit",
+        ),
+        CheckConstraint(
+            "elder_question_time_s IS NULL OR (question_time_s IS NOT NULL"
+            " AND elder_question_time_s >= question_time_s)",
+            name="elder_question_time",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -68,6 +77,9 @@ class Competition(db.Model):
     top_n: Mapped[int] = mapped_column(default=10)
     # The screen stops changing from this moment (results stay exact underneath).
     screen_frozen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Elder mode (长辈模式): longer limits for attempts started in elder mode; None: same.
+    elder_time_limit_s: Mapped[int | None]
+    elder_question_time_s: Mapped[int | None]
     # Score that earns a certificate; None: no certificates.
     certificate_min_score: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -150,6 +162,8 @@ class Event(db.Model):
     )
     name: Mapped[str] = mapped_column(String(200))
     venue: Mapped[str] = mapped_column(String(200), default="")
+    # Elder mode on by default on this event's phones (a community centre, say).
+    elder_default: Mapped[bool] = mapped_column(default=False)
     join_token: Mapped[str] = mapped_column(String(43), unique=True, default=new_token)
     screen_token: Mapped[str] = mapped_column(String(43), unique=True, default=new_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -75,6 +75,8 @@ def _spec_from(form: CompetitionForm) -> services.CompetitionSpec:
         unit_metric=form.unit_metric.data,
         top_n=form.top_n.data,
         certificate_min_score=form.certificate_min_score.data,
+        elder_time_limit_s=form.elder_time_limit.data * 60 if form.elder_time_limit.data else None,
+        elder_question_time_s=form.elder_question_time.data or None,
         bank_ids=form.banks.data or [],
         counts={t: getattr(form, f"{t}_count").data for t in services.QTYPES},
         points={t: getattr(form, f"{t}_points").data for t in services.QTYPES},
@@ -129,7 +131,12 @@ def add_event(competition_id: int):
     form = EventForm()
     if form.validate_on_submit():
         try:
-            event = services.create_event(comp.id, form.name.data, form.venue.data or "")
+            event = services.create_event(
+                comp.id,
+                form.name.data,
+                form.venue.data or "",
+                elder_default=form.elder_default.data,
+            )
         except InvalidField as err:
             flash(err.message, "error")
         else:

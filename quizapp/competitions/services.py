@@ -49,6 +49,8 @@ class CompetitionSpec:
     unit_metric: str = "average"
     top_n: int = 10
     certificate_min_score: int | None = None
+    elder_time_limit_s: int | None = None
+    elder_question_time_s: int | None = None
     bank_ids: list[int] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     points: dict[str, int] = field(default_factory=dict)
@@ -106,6 +108,21 @@ def _validate(spec: CompetitionSpec, organization_id: int) -> None:
         raise InvalidField(
             _("The speed bonus needs a time limit per question."), field="speed_bonus"
         )
+    if spec.elder_time_limit_s is not None and spec.elder_time_limit_s < spec.time_limit_s:
+        raise InvalidField(
+            _("The elder-mode time limit cannot be shorter than the normal one."),
+            field="elder_time_limit",
+        )
+    if spec.elder_question_time_s is not None and (
+        spec.question_time_s is None or spec.elder_question_time_s < spec.question_time_s
+    ):
+        raise InvalidField(
+            _(
+                "Elder-mode seconds per question need a normal per-question limit, and cannot "
+                "be shorter."
+            ),
+            field="elder_question_time",
+        )
     if spec.unit_metric not in UNIT_METRICS:
         raise InvalidField(_("Unknown unit ranking metric."), field="unit_metric")
     if not 1 <= spec.top_n <= 100:
@@ -153,6 +170,8 @@ def create_competition(organization_id: int, spec: CompetitionSpec) -> Competiti
         unit_metric=spec.unit_metric,
         top_n=spec.top_n,
         certificate_min_score=spec.certificate_min_score,
+        elder_time_limit_s=spec.elder_time_limit_s,
+        elder_question_time_s=spec.elder_question_time_s,
     )
     comp.banks = list(
         db.session.scalars(select(QuestionBank).where(QuestionBank.id.in_(spec.bank_ids)))
@@ -241,7 +260,9 @@ def competitions_for(user: User) -> list[Competition]:
     return list(db.session.scalars(stmt))
 
 
-def create_event(competition_id: int, name: str, venue: str = "") -> Event:
+def create_event(
+    competition_id: int, name: str, venue: str = "", *, elder_default: bool = False
+) -> Event:
     """Add an on-site event with fresh join and screen tokens. Raises InvalidField. Commits."""
     name = " ".join((name or "").split())
     if not name:
@@ -251,7 +272,9 @@ def create_event(competition_id: int, name: str, venue: str = "") -> Event:
     comp = db.session.get(Competition, competition_id)
     if comp is None:
         raise NotFound(_("No such competition."))
-    event = Event(competition=comp, name=name, venue=(venue or "").strip())
+    event = Event(
+        competition=comp, name=name, venue=(venue or "").strip(), elder_default=elder_default
+    )
     db.session.add(event)
     db.session.commit()
     return event

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, SubmitField, TelField
+from wtforms import BooleanField, SelectField, StringField, SubmitField, TelField
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -23,4 +23,6 @@ class JoinForm(FlaskForm):
         validators=[Optional(), Length(max=120)],
         render_kw={"autocomplete": "organization", "maxlength": 120},
     )
+    # Sent by the elder-mode switch on the join page (form="join-form").
+    elder = BooleanField(_l("Elder mode"))
     submit = SubmitField(_l("Start the quiz"))

@@ -77,6 +77,8 @@ class Attempt(db.Model):
     correct_count: Mapped[int] = mapped_column(default=0)
     duration_ms: Mapped[int | None]
     focus_losses: Mapped[int] = mapped_column(default=0)
+    # Started in elder mode: the competition's longer elder limits apply (fixed at start).
+    elder: Mapped[bool] = mapped_column(default=False)
     # Public token of the certificate (its verification QR code); issued on first view.
     certificate_token: Mapped[str | None] = mapped_column(String(43), unique=True)
 

@@ -32,9 +32,18 @@ def is_paced(attempt: Attempt) -> bool:
     return attempt.competition.question_time_s is not None
 
 
+def question_seconds(attempt: Attempt) -> int | None:
+    """Seconds per question for this attempt: the elder-mode time when the attempt
+    started in elder mode and the competition sets one."""
+    comp = attempt.competition
+    if attempt.elder and comp.elder_question_time_s:
+        return comp.elder_question_time_s
+    return comp.question_time_s
+
+
 def question_deadline(attempt: Attempt, item: AttemptItem) -> datetime | None:
     """When this question's own time runs out (never after the attempt's deadline)."""
-    seconds = attempt.competition.question_time_s
+    seconds = question_seconds(attempt)
     if seconds is None or item.opened_at is None:
         return None
     return min(item.opened_at + timedelta(seconds=seconds), attempt.deadline_at)
@@ -105,5 +114,5 @@ def speed_factor(attempt: Attempt, item: AttemptItem) -> float:
         return 1.0
     answered = item.answered_at or item.opened_at
     elapsed = (answered - item.opened_at).total_seconds()
-    share = min(max(elapsed / comp.question_time_s, 0.0), 1.0)
+    share = min(max(elapsed / question_seconds(attempt), 0.0), 1.0)
     return 1.0 - share / 2

@@ -50,7 +50,8 @@ def attempt_payload(attempt: Attempt, now: datetime) -> dict:
         "server_now": iso(now),
         "remaining_s": remaining_s(attempt, now),
         "question_count": len(attempt.items),
-        "question_time_s": comp.question_time_s,
+        "question_time_s": pacing.question_seconds(attempt),
+        "elder": attempt.elder,
         "speed_bonus": comp.speed_bonus,
         "questions": [question_view(item, attempt) for item in attempt.items],
     }

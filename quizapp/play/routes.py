@@ -47,6 +47,7 @@ def join(token: str):
                 unit_id=form.unit_id.data or None,
                 unit_name=form.unit_name.data,
                 now=now,
+                elder=form.elder.data,
             )
             return redirect(url_for("play.quiz", token=attempt.token))
         except InvalidField as err:
@@ -67,7 +68,12 @@ def join(token: str):
             flash(err.message, "error")
     status = 422 if request.method == "POST" else 200
     return render_template(
-        "play/join.html", event=event, comp=comp, form=form, info=competition_info(comp, now)
+        "play/join.html",
+        event=event,
+        comp=comp,
+        form=form,
+        info=competition_info(comp, now),
+        elder_default=event.elder_default,
     ), status
 
 
@@ -112,7 +118,12 @@ def quiz(token: str):
     if services.finalize_if_overdue(attempt, now):
         return redirect(url_for("play.result", token=token))
     data = presenters.attempt_payload(attempt, now)
-    context = {"attempt": attempt, "comp": attempt.competition, "data": data}
+    context = {
+        "attempt": attempt,
+        "comp": attempt.competition,
+        "data": data,
+        "elder_default": _elder_default(attempt),
+    }
     if pacing.is_paced(attempt):
         context.update(_paced_context(attempt, data, now))
     return render_template("play/quiz.html", **context)
@@ -181,4 +192,10 @@ def result(token: str):
         comp=attempt.competition,
         result=presenters.result_payload(attempt, now),
         items={i.position: i for i in attempt.items},
+        elder_default=_elder_default(attempt),
     )
+
+
+def _elder_default(attempt) -> bool:
+    """Elder mode by default: the attempt started in it, or its event defaults to it."""
+    return attempt.elder or bool(attempt.event and attempt.event.elder_default)

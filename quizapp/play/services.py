@@ -118,10 +118,16 @@ def _resolve_unit(comp: Competition, unit_id: object, unit_name: object) -> Comp
 
 
 def _start_attempt(
-    comp: Competition, participant: Participant, event: Event, number: int, now: datetime
+    comp: Competition,
+    participant: Participant,
+    event: Event,
+    number: int,
+    now: datetime,
+    elder: bool = False,
 ) -> Attempt:
     seed = secrets.randbits(62)
-    deadline = now + timedelta(seconds=comp.time_limit_s)
+    limit = comp.elder_time_limit_s if elder and comp.elder_time_limit_s else comp.time_limit_s
+    deadline = now + timedelta(seconds=limit)
     if comp.closes_at is not None:
         deadline = min(deadline, comp.closes_at)
     attempt = Attempt(
@@ -130,6 +136,7 @@ def _start_attempt(
         event_id=event.id,
         number=number,
         seed=seed,
+        elder=elder,
         started_at=now,
         deadline_at=deadline,
         max_score=comp.max_score,
@@ -147,8 +154,12 @@ def join(
     unit_id: object = None,
     unit_name: object = None,
     now: datetime | None = None,
+    elder: bool = False,
 ) -> tuple[Attempt, bool]:
     """Start an attempt for name+phone at an event, or resume the active one.
+
+    ``elder``: the attempt starts in elder mode (longer limits when the competition sets
+    them); a resumed attempt keeps the mode it started with.
 
     Returns (attempt, created). Raises NotFound, InvalidField, NotOpen,
     IdentityMismatch, AttemptsExhausted, BankExhausted. Commits.
@@ -164,13 +175,17 @@ def join(
     clean_phone = normalise_phone(phone)
     for _try in range(3):  # a concurrent join of the same person loses the insert race once
         try:
-            return _join_once(comp, event, clean_name, clean_phone, unit_id, unit_name, now)
+            return _join_once(
+                comp, event, clean_name, clean_phone, unit_id, unit_name, now, bool(elder)
+            )
         except IntegrityError:
             db.session.rollback()
     raise Conflict(_("Too many simultaneous requests; please try again."))
 
 
-def _join_once(comp, event, name, phone, unit_id, unit_name, now) -> tuple[Attempt, bool]:
+def _join_once(
+    comp, event, name, phone, unit_id, unit_name, now, elder=False
+) -> tuple[Attempt, bool]:
     participant = db.session.scalar(
         select(Participant).where(Participant.competition_id == comp.id, Participant.phone == phone)
     )
@@ -200,7 +215,7 @@ def _join_once(comp, event, name, phone, unit_id, unit_name, now) -> tuple[Attem
         participant = Participant(competition_id=comp.id, name=name, phone=phone, unit=unit)
         db.session.add(participant)
         db.session.flush()
-    attempt = _start_attempt(comp, participant, event, used + 1, now)
+    attempt = _start_attempt(comp, participant, event, used + 1, now, elder)
     db.session.commit()
     return attempt, True
 
