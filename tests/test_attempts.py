@@ -224,3 +224,23 @@ def test_editing_a_question_does_not_change_past_results(make_event, now):
     result = result_payload(attempt, now)
     assert result["score"] == score and all(r["is_correct"] for r in result["review"])
     assert all(r["stem"] != "changed" for r in result["review"])
+
+
+def test_a_rule_draws_from_its_own_banks(make_competition, make_bank, now):
+    from quizapp.competitions import rules
+
+    other = make_bank(name="专项题库", n=3)
+    comp = make_competition(counts={"single": 2, "multiple": 0, "judge": 0})
+    rules.add_rule(
+        comp, qtype="judge", count=3, points=2, category=None, difficulty=None, banks=[other]
+    )
+    with pytest.raises(InvalidField):
+        rules.add_rule(
+            comp, qtype="judge", count=4, points=2, category=None, difficulty=None, banks=[other]
+        )
+    items = draw_items(comp, random.Random(3))
+    from quizapp.banks.models import Question
+    from quizapp.extensions import db
+
+    banks = {db.session.get(Question, i.question_id).bank_id for i in items if i.qtype == "judge"}
+    assert banks == {other.id} and len(items) == 5

@@ -123,6 +123,9 @@ class RuleForm(FlaskForm):
     difficulty = SelectField(
         _l("Difficulty"), choices=[("", _l("Any")), ("1", "1"), ("2", "2"), ("3", "3")]
     )
+    banks = MultiCheckboxField(
+        _l("Banks (none ticked: the competition's banks)"), coerce=int, validate_choice=False
+    )
     count = IntegerField(
         _l("Questions"), default=5, validators=[InputRequired(), NumberRange(1, 200)]
     )

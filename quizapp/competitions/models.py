@@ -20,6 +20,14 @@ competition_banks = Table(
 )
 
 
+draw_rule_banks = Table(
+    "draw_rule_banks",
+    db.metadata,
+    Column("draw_rule_id", ForeignKey("draw_rules.id", ondelete="CASCADE"), primary_key=True),
+    Column("bank_id", ForeignKey("question_banks.id"), primary_key=True),
+)
+
+
 class Competition(db.Model):
     """A quiz owned by an organization: window, time limit, draw rules and policies.
 
@@ -113,7 +121,8 @@ class Competition(db.Model):
 
 class DrawRule(db.Model):
     """Draw ``count`` questions of ``qtype`` (optionally of one category and difficulty)
-    from the competition's banks, each worth ``points``."""
+    from the rule's own banks, or the competition's when it names none, each worth
+    ``points``."""
 
     __tablename__ = "draw_rules"
     __table_args__ = (
@@ -133,6 +142,11 @@ class DrawRule(db.Model):
     difficulty: Mapped[int | None]
 
     competition: Mapped[Competition] = relationship(back_populates="rules")
+    banks = relationship("QuestionBank", secondary=draw_rule_banks, order_by="QuestionBank.id")
+
+    def bank_ids(self) -> list[int]:
+        """The banks this rule draws from."""
+        return [b.id for b in (self.banks or self.competition.banks)]
 
 
 class CompetitionUnit(db.Model):

@@ -218,17 +218,22 @@ def attempt_detail(competition_id: int, attempt_id: int):
     )
 
 
-def _rule_form(comp) -> RuleForm:
+def _rule_form(comp, banks) -> RuleForm:
     form = RuleForm()
-    form.category.choices = [("", _("Any"))] + [(c, c) for c in rule_service.categories(comp)]
+    form.banks.choices = [(b.id, b.name) for b in banks]
+    form.category.choices = [("", _("Any"))] + [
+        (c, c) for c in rule_service.categories(comp, banks)
+    ]
     return form
 
 
 @bp.route("/<int:competition_id>/rules", methods=["GET", "POST"])
 def rules(competition_id: int):
     comp = services.get_competition(competition_id, current_user)
-    form = _rule_form(comp)
+    visible = services.visible_banks(current_user)
+    form = _rule_form(comp, visible)
     if form.validate_on_submit():
+        chosen = [b for b in visible if b.id in set(form.banks.data or [])]
         try:
             rule_service.add_rule(
                 comp,
@@ -237,6 +242,7 @@ def rules(competition_id: int):
                 points=form.points.data,
                 category=form.category.data or None,
                 difficulty=int(form.difficulty.data) if form.difficulty.data else None,
+                banks=chosen,
             )
         except InvalidField as err:
             form.count.errors = [*form.count.errors, err.message]

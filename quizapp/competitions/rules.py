@@ -7,7 +7,7 @@ import random
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from quizapp.banks.models import Question
+from quizapp.banks.models import Question, QuestionBank
 from quizapp.competitions.models import Competition, DrawRule
 from quizapp.errors import Conflict, InvalidField, NotFound
 from quizapp.extensions import db
@@ -18,12 +18,11 @@ from quizapp.play.models import Attempt
 def availability(comp: Competition) -> list[tuple[DrawRule, int]]:
     """Each rule with how many active questions its banks hold for it. Rules draw in
     order without repeats, so overlapping rows share one pool; the figure is per row."""
-    bank_ids = [b.id for b in comp.banks]
-    return [(rule, len(candidate_ids(bank_ids, rule))) for rule in comp.rules]
+    return [(rule, len(candidate_ids(rule))) for rule in comp.rules]
 
 
-def categories(comp: Competition) -> list[str]:
-    bank_ids = [b.id for b in comp.banks]
+def categories(comp: Competition, banks: list[QuestionBank] | None = None) -> list[str]:
+    bank_ids = [b.id for b in (banks or comp.banks)]
     if not bank_ids:
         return []
     return list(
@@ -52,10 +51,12 @@ def add_rule(
     points: int,
     category: str | None,
     difficulty: int | None,
+    banks: list[QuestionBank] | None = None,
 ) -> DrawRule:
-    """Add a row after checking the banks hold enough for it. Raises InvalidField,
-    Conflict. Commits."""
+    """Add a row after checking its banks (``banks``, else the competition's) hold enough
+    for it. Raises InvalidField, Conflict. Commits."""
     _guard_unstarted(comp)
+    banks = list(banks or [])
     rule = DrawRule(
         qtype=qtype,
         count=count,
@@ -63,11 +64,12 @@ def add_rule(
         category=category or None,
         difficulty=difficulty or None,
     )
-    have = len(candidate_ids([b.id for b in comp.banks], rule))
+    have = len(candidate_ids(rule, [b.id for b in (banks or comp.banks)]))
     if count > have:
         raise InvalidField(
             _("The chosen banks hold only %(n)d question(s) for this row.", n=have), field="count"
         )
+    rule.banks = banks
     comp.rules.append(rule)
     db.session.commit()
     return rule

@@ -19,8 +19,11 @@ class BankExhausted(Conflict):
     code = "bank_exhausted"
 
 
-def candidate_ids(bank_ids: list[int], rule: DrawRule) -> list[int]:
-    """Active question ids a rule may draw from, in a stable order."""
+def candidate_ids(rule: DrawRule, bank_ids: list[int] | None = None) -> list[int]:
+    """Active question ids a rule may draw from (its banks unless ``bank_ids`` is
+    given), in a stable order."""
+    if bank_ids is None:
+        bank_ids = rule.bank_ids()
     stmt = select(Question.id).where(
         Question.bank_id.in_(bank_ids), Question.type == rule.qtype, Question.is_active.is_(True)
     )
@@ -38,11 +41,10 @@ def draw_items(competition: Competition, rng: random.Random) -> list[AttemptItem
     explanation, so later edits of the bank never change this attempt.
     Raises BankExhausted when a rule asks for more questions than the banks hold.
     """
-    bank_ids = [bank.id for bank in competition.banks]
     chosen: list[tuple[int, int]] = []  # (question id, points)
     taken: set[int] = set()
     for rule in competition.rules:
-        ids = [qid for qid in candidate_ids(bank_ids, rule) if qid not in taken]
+        ids = [qid for qid in candidate_ids(rule) if qid not in taken]
         if len(ids) < rule.count:
             raise BankExhausted(
                 _(
