@@ -58,6 +58,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -69,6 +70,10 @@ BIN = Path(sys.executable).parent  # the virtualenv's bin: flask and gunicorn
 PG_ADMIN_URL = os.environ.get("QUIZ_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Where flask and gunicorn run from: a copy of the code taken when the run starts (see
+# copy_code()), so that code edited on disk meanwhile never mixes into a run (a worker
+# recycled by max_requests imports the app afresh).
+SRC = ROOT
 
 GOAL_RATIO = 0.5  # answer save vs bare Flask
 GOAL_BURST_P99_S = 1.0
@@ -178,13 +183,24 @@ def rss_mb(pid: int) -> float:
     return math.nan
 
 
+def copy_code(dest: Path) -> Path:
+    """Copy what the servers and the CLI load (app, migrations, bank, entry points)."""
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("quizapp", "migrations", "question_bank"):
+        shutil.copytree(ROOT / name, dest / name, ignore=skip)
+    for name in ("wsgi.py", "gunicorn.conf.py", "bench/bare_app.py"):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
 def gunicorn_settings(env: dict[str, str]) -> dict:
     """The settings gunicorn.conf.py gives under ``env`` (it reads os.environ)."""
     saved = dict(os.environ)
     try:
         os.environ.clear()
         os.environ.update(env)
-        conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+        conf = runpy.run_path(str(SRC / "gunicorn.conf.py"))
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -221,8 +237,8 @@ class Server:
         env = {**self.env, "BIND": f"127.0.0.1:{self.port}"}
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
-                [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), self.app_spec],
-                cwd=ROOT,
+                [str(BIN / "gunicorn"), "-c", str(SRC / "gunicorn.conf.py"), self.app_spec],
+                cwd=SRC,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -279,10 +295,33 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)  # our own child's process group
             self.proc.wait(timeout=10)
 
+    def wait_idle(self, timeout: float = 120.0) -> float:
+        """Wait (bounded) until the workers stop working off queued requests; seconds."""
+        start = time.monotonic()
+        last = self.cpu()
+        while time.monotonic() - start < timeout:
+            time.sleep(1.0)
+            now = self.cpu()
+            if now - last < 0.05:
+                break
+            last = now
+        return time.monotonic() - start
+
     def log_tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return ""
+
+    def restart_times(self) -> list[float]:
+        """Wall-clock times of the "Autorestarting worker" (max_requests) log lines."""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        stamps = re.findall(
+            r"^\[([0-9-]+ [0-9:]+) ([+-]\d{4})\] \[\d+\] \[INFO\] Autorestarting", text, re.M
+        )
+        return [
+            datetime.strptime(f"{day} {zone}", "%Y-%m-%d %H:%M:%S %z").timestamp()
+            for day, zone in stamps
+        ]
 
     def log_findings(self) -> dict[str, int]:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -318,7 +357,7 @@ class Instance:
 def _flask(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
         [str(BIN / "flask"), "--app", "quizapp", *args],
-        cwd=ROOT,
+        cwd=SRC,
         env=env,
         capture_output=True,
         text=True,
@@ -407,6 +446,7 @@ def stored_attempts(inst: Instance) -> dict[str, tuple[str, dict[int, str | None
 class Stats:
     latency: dict[str, list[float]] = field(default_factory=dict)
     errors: Counter = field(default_factory=Counter)
+    error_times: list[float] = field(default_factory=list)  # wall clock (time.time())
     server_errors: int = 0  # 5xx
 
     def error_count(self, kind: str | None = None) -> int:
@@ -465,6 +505,7 @@ async def call(
         response = await client.request(method, path, json=body)
     except httpx.HTTPError as exc:
         stats.errors[f"{kind} {type(exc).__name__}"] += 1
+        stats.error_times.append(time.time())
         return None
     stats.latency.setdefault(kind, []).append(time.perf_counter() - t0)
     if 200 <= response.status_code < 300:
@@ -473,6 +514,7 @@ async def call(
     with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
         code = " " + response.json()["error"]["code"]
     stats.errors[f"{kind} {response.status_code}{code}"] += 1
+    stats.error_times.append(time.time())
     stats.server_errors += response.status_code >= 500
     return None
 
@@ -619,6 +661,7 @@ class Burst:
     joins_done_s: float  # from the first join sent to the last join answered
     unfinished: int
     cpu: Usage
+    loop_lag: list[float]  # how late the load generator's 0.1 s timer fired, seconds
 
 
 async def burst(server: Server, inst: Instance, sizes: Sizes, n: int, seed: int) -> Burst:
@@ -669,8 +712,19 @@ async def burst(server: Server, inst: Instance, sizes: Sizes, n: int, seed: int)
                 if stop_screen.is_set():
                     return
 
+        lags: list[float] = []
+
+        async def lag_monitor():
+            for _ in range(int(sizes.burst_timeout_s * 10) + 100):  # bounded
+                before = time.perf_counter()
+                await asyncio.sleep(0.1)
+                lags.append(time.perf_counter() - before - 0.1)
+                if stop_screen.is_set():
+                    return
+
         mark = snapshot(server)
         screen_task = asyncio.create_task(screen())
+        lag_task = asyncio.create_task(lag_monitor())
         tasks = [asyncio.create_task(phone(i)) for i in range(n)]
         done, pending = await asyncio.wait(tasks, timeout=sizes.burst_timeout_s)
         for task in pending:
@@ -681,9 +735,9 @@ async def burst(server: Server, inst: Instance, sizes: Sizes, n: int, seed: int)
                 raise task.exception()
         seconds = time.perf_counter() - t0
         stop_screen.set()
-        await asyncio.wait([screen_task], timeout=70)
+        await asyncio.wait([screen_task, lag_task], timeout=70)
         cpu = usage(mark, snapshot(server))
-    return Burst(phones, stats, seconds, last_join - t0, len(pending), cpu)
+    return Burst(phones, stats, seconds, last_join - t0, len(pending), cpu, lags)
 
 
 # ---------------------------------------------------------------- (e) page transfer
@@ -942,6 +996,26 @@ def run_backend(backend: str, sizes: Sizes, n: int, overrides: dict[str, str], k
             f"{1000 * b.cpu.server_s / max(1, len(all_lat)):.2f} ms per request."
         )
 
+        notes.append(
+            "Load generator event-loop lag during (b) (a 0.1 s timer firing late) p50/p99/max: "
+            f"{ms(pct(b.loop_lag, 50))} / {ms(pct(b.loop_lag, 99))} / "
+            f"{ms(max(b.loop_lag, default=math.nan))}; a lag above 2 s lets a phone reuse a "
+            "connection gunicorn has closed after its 5 s keep-alive (httpx then raises "
+            "ReadError or RemoteProtocolError; browsers resend such a request)."
+        )
+        if bs.error_times:
+            restarts = app.restart_times()
+            near = sum(1 for t in bs.error_times if any(r - 1 <= t <= r + 25 for r in restarts))
+            notes.append(
+                f"{near} of the {len(bs.error_times)} burst errors came within 1 s before to "
+                f"25 s after one of the {len(restarts)} worker restarts (max_requests)."
+            )
+        if b.unfinished:
+            drained = app.wait_idle()
+            notes.append(
+                f"After the cut-off the server worked {drained:.0f} s more on queued requests."
+            )
+
         # (d) memory after the burst
         rss = {pid: rss_mb(pid) for pid in app.worker_pids()}
         worst = max(rss.values()) if rss else math.nan
@@ -958,7 +1032,10 @@ def run_backend(backend: str, sizes: Sizes, n: int, overrides: dict[str, str], k
         )
 
         # (e) the quiz page
-        page = page_transfer(app.url, inst)
+        try:
+            page = page_transfer(app.url, inst)
+        except (httpx.HTTPError, RuntimeError, KeyError, ValueError) as exc:
+            page = {"bytes": 0, "files": {}, "foreign": [], "error": f"{type(exc).__name__}: {exc}"}
         kb = page["bytes"] / 1000
         names = [
             "page" if urlsplit(u).path.startswith("/a/") else urlsplit(u).path.rsplit("/", 1)[-1]
@@ -970,10 +1047,11 @@ def run_backend(backend: str, sizes: Sizes, n: int, overrides: dict[str, str], k
         rows.append(
             (
                 "(e) quiz page /a/<token> + same-origin assets (bytes received)",
-                f"{kb:.1f} KB in {len(page['files'])} files ({listing}); "
+                page.get("error")
+                or f"{kb:.1f} KB in {len(page['files'])} files ({listing}); "
                 f"other hosts: {', '.join(page['foreign']) or 'none'}",
                 f"≤ {GOAL_PAGE_KB} KB, no other host",
-                verdict(kb <= GOAL_PAGE_KB and not page["foreign"]),
+                verdict(kb <= GOAL_PAGE_KB and not page["foreign"] and "error" not in page),
             )
         )
     finally:
@@ -1074,11 +1152,17 @@ def main() -> int:
         overrides["GUNICORN_THREADS"] = str(args.threads)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
 
+    global SRC
     load_before = os.getloadavg()
     started = time.perf_counter()
-    results = [run_backend(b, sizes, n, overrides, args.keep) for b in backends]
+    code = Path(tempfile.mkdtemp(prefix="quiz-load-src-"))
+    try:
+        SRC = copy_code(code)
+        results = [run_backend(b, sizes, n, overrides, args.keep) for b in backends]
+        settings = gunicorn_settings(server_env(overrides))
+    finally:
+        shutil.rmtree(code, ignore_errors=True)
     load_after = os.getloadavg()
-    settings = gunicorn_settings(server_env(overrides))
     header = (
         f"## {time.strftime('%Y-%m-%d')} — load_bench.py{' --quick' if args.quick else ''}"
         f" --backend {args.backend}{f' --n {n}' if args.n else ''}"
