@@ -8,11 +8,15 @@ from typing import Any
 from flask import Flask
 
 from quizapp import config as config_module
-from quizapp.extensions import babel, csrf, db, limiter, login_manager, migrate
+from quizapp.extensions import babel, csrf, db, limiter, login_manager
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app: configuration, extensions, blueprints, commands. Wiring only."""
+def create_app(config: dict[str, Any] | None = None, *, cli: bool = True) -> Flask:
+    """Build the app: configuration, extensions, blueprints, commands. Wiring only.
+
+    ``cli=False`` (the WSGI entry point) leaves out the command-line commands and the
+    migration machinery (Alembic, openpyxl for imports): web workers stay smaller.
+    """
     app = Flask(
         __name__,
         instance_path=os.environ.get("INSTANCE_PATH") or None,
@@ -22,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config_module.from_environment(app.instance_path))
     if config:
         app.config.update(config)
+    _sqlite_engine_options(app)
     if app.config.get("TRUSTED_PROXIES"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -29,13 +34,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     db.init_app(app)
-    migrate.init_app(
-        app,
-        db,
-        directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
-        render_as_batch=True,
-        compare_type=True,
-    )
+    if cli:
+        from flask_migrate import Migrate
+
+        Migrate(
+            app,
+            db,
+            directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
+            render_as_batch=True,
+            compare_type=True,
+        )
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
@@ -47,11 +55,29 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     _register_models()
     _register_blueprints(app)
+    if cli:
+        _register_commands(app)
     from quizapp.errors import register_error_handlers
 
     register_error_handlers(app)
     web.init_app(app)
     return app
+
+
+def _sqlite_engine_options(app: Flask) -> None:
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if (
+        uri.startswith("sqlite")
+        and ":memory:" not in uri
+        and uri not in ("sqlite://", "sqlite:///")
+    ):
+        from quizapp import sqlite_writer
+
+        options = sqlite_writer.engine_options(app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+            **options,
+        }
 
 
 def _register_models() -> None:
@@ -64,46 +90,35 @@ def _register_models() -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from quizapp.api.routes import bp as api_bp
-    from quizapp.auth.cli import user_cli
     from quizapp.auth.routes import bp as auth_bp
-    from quizapp.banks.cli import bank_cli
     from quizapp.banks.routes import bp as banks_bp
-    from quizapp.competitions.cli import competition_cli, demo_command, event_cli
     from quizapp.competitions.routes import bp as competitions_bp
     from quizapp.leaderboards.routes import bp as leaderboards_bp
-    from quizapp.play.cli import attempts_cli
     from quizapp.play.routes import bp as play_bp
     from quizapp.reports.routes import bp as reports_bp
 
     for bp in (auth_bp, banks_bp, competitions_bp, play_bp, leaderboards_bp, reports_bp, api_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)
+
+
+def _register_commands(app: Flask) -> None:
+    from quizapp.auth.cli import user_cli
+    from quizapp.banks.cli import bank_cli
+    from quizapp.competitions.cli import competition_cli, demo_command, event_cli
+    from quizapp.play.cli import attempts_cli
+
     for group in (user_cli, bank_cli, competition_cli, event_cli, attempts_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)
 
 
 def _configure_sqlite(app: Flask) -> None:
-    """WAL, a busy timeout and foreign keys for SQLite; write transactions start
-    with BEGIN IMMEDIATE so that concurrent writers queue on the busy timeout
-    instead of failing with "database is locked" when a read turns into a write."""
+    """WAL, a busy timeout, foreign keys and queued BEGIN IMMEDIATE for SQLite
+    (see quizapp.sqlite_writer)."""
     engine = db.engine
     if engine.dialect.name != "sqlite":
         return
-    from sqlalchemy import event
+    from quizapp import sqlite_writer
 
-    timeout_ms = app.config["SQLITE_BUSY_TIMEOUT_MS"]
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    sqlite_writer.configure(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import defusedxml
-import openpyxl
-from openpyxl.utils import get_column_letter
 
 from quizapp.banks import _cells
 from quizapp.banks._cells import LETTERS, QUESTION_TYPES, fingerprint, parse_answer
@@ -185,7 +183,7 @@ def _read_header(header: Sequence[object]) -> dict[str, tuple[int, str]]:
         name = _cells.HEADER_LOOKUP.get(_cells.key(text).strip("*"))  # "*题干": required
         if name in columns:
             first_index, first_text = columns[name]
-            first_column, column = get_column_letter(first_index + 1), get_column_letter(index + 1)
+            first_column, column = _column_letter(first_index + 1), _column_letter(index + 1)
             raise ImportFileError.of(
                 "duplicate_header", first=first_text, a=first_column, second=text, b=column
             )
@@ -302,6 +300,8 @@ def _xlsx_rows(data: bytes, *, max_uncompressed: int) -> Iterator[tuple]:
     # InvalidFileException, TypeError, defusedxml's errors...), which all mean the
     # same to the organiser. The consumer's exceptions never enter this generator.
     try:
+        import openpyxl  # imported when used: keeps web workers small
+
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:
         raise ImportFileError.of("unreadable") from exc
@@ -324,3 +324,12 @@ def read_xlsx_rows(data: bytes, *, max_rows: int = 5000) -> list[tuple]:
         if len(rows) > max_rows:
             raise ImportFileError.of("too_many_rows", limit=max_rows)
     return rows
+
+
+def _column_letter(index: int) -> str:
+    """Spreadsheet column name of a 1-based index: 1 → A, 27 → AA (as openpyxl names them)."""
+    name = ""
+    while index > 0:
+        index, rest = divmod(index - 1, 26)
+        name = chr(ord("A") + rest) + name
+    return name

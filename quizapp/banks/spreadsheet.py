@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
-from typing import BinaryIO, Protocol
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from quizapp.banks._cells import LETTERS, clean_text, neutralise
+
+if TYPE_CHECKING:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
 
 __all__ = [
     "EXPORT_HEADER",
@@ -107,6 +107,9 @@ def write_xlsx(questions: Iterable[ExportQuestion], fp: BinaryIO) -> None:
     Every cell is stored as text, so nothing is turned into a number, a date or
     a formula.
     """
+    from openpyxl import Workbook  # imported when used: keeps web workers small
+    from openpyxl.styles import Font
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(SHEET_TITLE)
     for column in "ABCDEFGHIJKLMNO":
@@ -119,6 +122,8 @@ def write_xlsx(questions: Iterable[ExportQuestion], fp: BinaryIO) -> None:
 
 
 def _text_cell(sheet, value: str, font: Font | None) -> WriteOnlyCell:
+    from openpyxl.cell import WriteOnlyCell
+
     cell = WriteOnlyCell(sheet, value=value)
     cell.data_type = "s"  # "#N/A" or "=1" stay text
     if font is not None:

@@ -1,15 +1,21 @@
-"""QR codes for this app's own join URLs, built in memory."""
+"""QR codes for this app's own join URLs, built in memory.
+
+qrcode (and Pillow, for PNG) are imported on first use, so that web workers that never
+draw a code stay small."""
 
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
-import qrcode
-import qrcode.image.svg
-from qrcode.constants import ERROR_CORRECT_M
+if TYPE_CHECKING:
+    import qrcode
 
 
 def _make(url: str) -> qrcode.QRCode:
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
     qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=10, border=4)
     qr.add_data(url)
     qr.make(fit=True)
@@ -25,6 +31,8 @@ def qr_png(url: str, box_size: int = 10) -> bytes:
 
 
 def qr_svg(url: str) -> bytes:
+    import qrcode.image.svg
+
     qr = _make(url)
     buf = io.BytesIO()
     qr.make_image(image_factory=qrcode.image.svg.SvgPathFillImage).save(buf)

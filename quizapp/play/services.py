@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, String, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from quizapp.auth.services import normalise_name
 from quizapp.banks.qtypes import QUESTION_TYPES
@@ -31,6 +33,17 @@ from quizapp.play.models import Attempt, AttemptItem, Participant
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 MAX_NAME = 30
+
+
+def commit_keeping_state() -> None:
+    """Commit without expiring the session's objects, for a request that goes on to show
+    exactly what it has just written (saves reloading them in a second transaction)."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
 
 
 class NotOpen(Conflict):
@@ -141,9 +154,44 @@ def _start_attempt(
         deadline_at=deadline,
         max_score=comp.max_score,
     )
+    items = draw_items(comp, random.Random(seed))
     db.session.add(attempt)
-    attempt.items = draw_items(comp, random.Random(seed))
+    db.session.flush()
+    # One multi-row INSERT instead of one per item (the ORM inserts rows one by one when
+    # it must read back each new id), then the items are read back in one SELECT.
+    db.session.execute(
+        insert(AttemptItem),
+        [
+            {
+                "attempt_id": attempt.id,
+                **{name: getattr(item, name) for name in _ITEM_FIELDS},
+            }
+            for item in items
+        ],
+    )
+    set_committed_value(
+        attempt,
+        "items",
+        db.session.scalars(
+            select(AttemptItem)
+            .where(AttemptItem.attempt_id == attempt.id)
+            .order_by(AttemptItem.position)
+        ).all(),
+    )
     return attempt
+
+
+_ITEM_FIELDS = (
+    "position",
+    "question_id",
+    "qtype",
+    "stem",
+    "options",
+    "option_order",
+    "key",
+    "points",
+    "explanation",
+)
 
 
 def join(
@@ -216,19 +264,46 @@ def _join_once(
         db.session.add(participant)
         db.session.flush()
     attempt = _start_attempt(comp, participant, event, used + 1, now, elder)
-    db.session.commit()
+    commit_keeping_state()  # the caller presents what was just written: no reload
     return attempt, True
 
 
-def _item(attempt_id: int, position: int) -> AttemptItem:
-    item = db.session.scalar(
-        select(AttemptItem).where(
-            AttemptItem.attempt_id == attempt_id, AttemptItem.position == position
-        )
+# The answer-save path runs for every tap of every phone, so its statements are built
+# once (with bound parameters) instead of per request, and the attempt, the item and the
+# competition come back in one SELECT (profiled: bench/profile_hot_paths.py --path save).
+_SAVE_LOAD = (
+    select(Attempt, AttemptItem)
+    .outerjoin(
+        AttemptItem,
+        and_(
+            AttemptItem.attempt_id == Attempt.id,
+            AttemptItem.position == bindparam("position", type_=Integer),
+        ),
     )
-    if item is None:
-        raise NotFound(_("This quiz has no question %(n)d.", n=position))
-    return item
+    .where(Attempt.token == bindparam("token", type_=String))
+    .options(joinedload(Attempt.competition))
+)
+_attempts = Attempt.__table__
+_items = AttemptItem.__table__
+# Touching the attempt's row first takes its lock, which serialises a save with a
+# concurrent submit: whichever runs second sees the other's outcome.
+_SAVE_LOCK = (
+    _attempts.update()
+    .where(
+        _attempts.c.id == bindparam("attempt_id"),
+        _attempts.c.status == "active",
+        _attempts.c.deadline_at >= bindparam("cutoff", type_=Attempt.deadline_at.type),
+    )
+    .values(status="active")
+)
+_SAVE_WRITE = (
+    _items.update()
+    .where(_items.c.id == bindparam("item_id"))
+    .values(
+        choice=bindparam("new_choice", type_=_items.c.choice.type),
+        answered_at=bindparam("now", type_=_items.c.answered_at.type),
+    )
+)
 
 
 def save_answer(token: str, position: int, raw_choice: object, now: datetime | None = None) -> str:
@@ -238,33 +313,23 @@ def save_answer(token: str, position: int, raw_choice: object, now: datetime | N
     DeadlinePassed. Commits.
     """
     now = now or utcnow()
-    attempt = attempt_by_token(token)
-    item = _item(attempt.id, position)
+    row = db.session.execute(_SAVE_LOAD, {"token": token, "position": position}).first()
+    if row is None:
+        raise NotFound(_("No quiz was found for this link."))
+    attempt, item = row
+    if item is None:
+        raise NotFound(_("This quiz has no question %(n)d.", n=position))
     guard_active(attempt, now)
     pacing.check_window(attempt, item, now, grace())
     choice = QUESTION_TYPES[item.qtype].normalise_choice(raw_choice, len(item.options))
     if choice is None:
         raise InvalidChoice(_("That is not a valid choice for this question."), field="choice")
-    # Touching the attempt's row first takes its lock, which serialises this save
-    # with a concurrent submit: whichever runs second sees the other's outcome.
-    locked = db.session.execute(
-        update(Attempt)
-        .where(
-            Attempt.id == attempt.id,
-            Attempt.status == "active",
-            Attempt.deadline_at >= now - grace(),
-        )
-        .values(status="active")
-    )
+    locked = db.session.execute(_SAVE_LOCK, {"attempt_id": attempt.id, "cutoff": now - grace()})
     if locked.rowcount != 1:
         db.session.rollback()
         guard_active(db.session.get(Attempt, attempt.id), now)
         raise DeadlinePassed(_("Time is up; this answer was not saved."))
-    db.session.execute(
-        update(AttemptItem)
-        .where(AttemptItem.id == item.id)
-        .values(choice=choice or None, answered_at=now)
-    )
+    db.session.execute(_SAVE_WRITE, {"item_id": item.id, "new_choice": choice or None, "now": now})
     db.session.commit()
     return choice
 

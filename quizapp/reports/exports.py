@@ -14,13 +14,10 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 from sqlalchemy import select
 
 from quizapp.banks.qtypes import QUESTION_TYPES
@@ -28,6 +25,9 @@ from quizapp.banks.spreadsheet import neutralise
 from quizapp.extensions import db
 from quizapp.play.models import AttemptItem
 from quizapp.reports.services import ResultRow, results
+
+if TYPE_CHECKING:
+    from openpyxl.cell import WriteOnlyCell
 
 Cell = str | int | float | datetime | None
 Sheet = tuple[str, list[list[Cell]]]  # (title, rows with the header first)
@@ -163,6 +163,9 @@ def write_csv(rows: Iterable[Sequence[Cell]], fp: BinaryIO) -> None:
 
 
 def _xlsx_cell(sheet, value: Cell, bold: bool) -> WriteOnlyCell:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
     if isinstance(value, str):
         cell = WriteOnlyCell(sheet, value=safe_text(value))
         cell.data_type = "s"  # stays text even if it looks like a number or "#N/A"
@@ -178,6 +181,8 @@ def _xlsx_cell(sheet, value: Cell, bold: bool) -> WriteOnlyCell:
 def write_xlsx(sheets: Iterable[Sheet], fp: BinaryIO) -> None:
     """A workbook (openpyxl write-only) with one sheet per (title, rows); each first row
     is a bold, frozen header. Text stays text; numbers and local times keep their type."""
+    from openpyxl import Workbook  # imported when used: keeps web workers small
+
     workbook = Workbook(write_only=True)
     for title, rows in sheets:
         sheet = workbook.create_sheet(safe_sheet_title(title))

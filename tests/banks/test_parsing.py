@@ -521,7 +521,9 @@ def _spaces(megabytes):
 @pytest.fixture
 def openpyxl_calls(monkeypatch):
     calls = []
-    monkeypatch.setattr(parsing.openpyxl, "load_workbook", lambda *a, **k: calls.append(a))
+    import openpyxl  # the parser imports it on first use
+
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: calls.append(a))
     return calls
 
 
