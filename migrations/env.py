@@ -1,4 +1,5 @@
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -87,11 +88,43 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    with connectable.connect() as connection, _sqlite_foreign_keys_off(connection):
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
             context.run_migrations()
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(connection):
+    """On SQLite, run the migrations with foreign key enforcement off, then check them.
+
+    Batch migrations rebuild a table on SQLite (create a copy, copy the rows, DROP the
+    old table, rename the copy). With ``PRAGMA foreign_keys = ON`` (the app turns it on
+    for every connection) that DROP TABLE first deletes every row, firing the ON DELETE
+    actions of the tables that reference it: each migration that rebuilds
+    ``competitions`` (9a164e6cace9, eeb8a94e95b3, b70e9055d1c3, and their downgrades)
+    deleted every competition's units, draw rules, events, participants, attempts and
+    answers. The pragma is a no-op inside a transaction, so it is set on the driver
+    connection before any begins, and restored afterwards (the connection goes back to
+    the pool) once ``PRAGMA foreign_key_check`` has found every reference valid.
+    Only SQLite is affected; tests/test_migration_data.py proves the data survives.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection
+    enforced = raw.execute("PRAGMA foreign_keys").fetchone()[0]
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+        violations = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if violations:
+            raise RuntimeError(f"migrations left broken foreign keys: {violations[:10]}")
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+        raw.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
 
 
 if context.is_offline_mode():
