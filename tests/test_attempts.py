@@ -244,3 +244,25 @@ def test_a_rule_draws_from_its_own_banks(make_competition, make_bank, now):
 
     banks = {db.session.get(Question, i.question_id).bank_id for i in items if i.qtype == "judge"}
     assert banks == {other.id} and len(items) == 5
+
+
+def test_one_query_candidates_equal_each_rules_own(make_competition, make_bank):
+    """The join's combined candidate lookup gives each rule exactly what
+    ``candidate_ids`` gives it (same ids, same order: seeded draws replay)."""
+    from quizapp.competitions import rules
+    from quizapp.play.draw import _candidates_by_rule, candidate_ids
+
+    other = make_bank(name="专项题库", n=6)
+    comp = make_competition(counts={"single": 2, "multiple": 1, "judge": 1})
+    rules.add_rule(
+        comp, qtype="judge", count=2, points=2, category=None, difficulty=None, banks=[other]
+    )
+    rules.add_rule(comp, qtype="single", count=1, points=1, category="测试", difficulty=3)
+    rules.add_rule(
+        comp, qtype="multiple", count=1, points=1, category=None, difficulty=2, banks=[other]
+    )
+    combined = _candidates_by_rule(comp)
+    assert len(combined) == len(comp.rules) == 6
+    for rule in comp.rules:
+        assert combined[rule.id] == candidate_ids(rule)
+        assert combined[rule.id], rule
