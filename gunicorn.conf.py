@@ -10,8 +10,15 @@ threads = int(os.environ.get("GUNICORN_THREADS", 4))
 worker_class = "gthread"
 timeout = 30
 graceful_timeout = 20
-keepalive = 5
-max_requests = 5000
-max_requests_jitter = 500
+# Phones pause between answers (think time); a keep-alive longer than that pause saves
+# them a new connection per answer, and a connection closed while a phone is about to
+# reuse it fails that request (idle connections cost a gthread worker no thread).
+keepalive = int(os.environ.get("KEEPALIVE", 20))
+# Recycling workers after N requests is off by default: during a start burst a recycle
+# drops every keep-alive connection of that worker at once (measured: bench/RESULTS.md),
+# and workers do not grow (RSS after a 2,000-phone burst is within 10 MB of the start).
+# Set MAX_REQUESTS to turn it on; workers then restart after N ± 10 % requests.
+max_requests = int(os.environ.get("MAX_REQUESTS", 0))
+max_requests_jitter = max_requests // 10
 accesslog = os.environ.get("ACCESS_LOG", "-")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

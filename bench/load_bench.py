@@ -460,7 +460,7 @@ def make_client(url: str, connections: int) -> httpx.AsyncClient:
         limits=httpx.Limits(
             max_connections=connections,
             max_keepalive_connections=connections,
-            keepalive_expiry=3.0,  # below gunicorn's keepalive (5 s): no close race
+            keepalive_expiry=15.0,  # below gunicorn's keepalive (20 s): no close race
         ),
         timeout=httpx.Timeout(60.0, connect=15.0, pool=None),
     )
