@@ -9,6 +9,14 @@ lock goes to whichever wakes first and a waiter can be starved for seconds. Insi
 process the threads therefore queue on a Python lock before ``BEGIN IMMEDIATE`` and the
 lock is handed on the moment the transaction commits or rolls back; only one thread per
 gunicorn worker polls SQLite. Measured with ``bench/load_bench.py`` (see bench/RESULTS.md).
+
+Requests that should not change anything (GET, HEAD, OPTIONS: pages, screen polls, event
+info) begin a plain deferred transaction and never queue: in WAL mode readers do not wait
+for writers. When such a request writes after all (an overdue attempt is closed while a
+page shows it), the read snapshot is ended and the transaction goes on as BEGIN IMMEDIATE
+through the queue before the first write, so the write never meets "database is locked".
+Reads before that point saw committed data, as on PostgreSQL's READ COMMITTED, which
+the conditional UPDATEs of the attempt engine are built for.
 """
 
 from __future__ import annotations
@@ -16,8 +24,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 
+from flask import has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 
 
 class WriterQueue:
@@ -53,9 +65,11 @@ def _connection_class(queue: WriterQueue) -> type[sqlite3.Connection]:
         """A DBAPI connection that hands the writer lock on after it ends a transaction."""
 
         holds_lock = False
+        reading = False  # in a deferred (read) transaction
         queue: WriterQueue
 
         def begin_immediate(self) -> None:
+            self.reading = False
             self.holds_lock = queue.acquire()
             try:
                 self.execute("BEGIN IMMEDIATE")
@@ -63,7 +77,17 @@ def _connection_class(queue: WriterQueue) -> type[sqlite3.Connection]:
                 self._hand_on()
                 raise
 
+        def begin_deferred(self) -> None:
+            self.execute("BEGIN")
+            self.reading = True
+
+        def upgrade(self) -> None:
+            """End the read snapshot (nothing was written) and go on as a writer."""
+            super().commit()
+            self.begin_immediate()
+
         def _hand_on(self) -> None:
+            self.reading = False
             if self.holds_lock:
                 self.holds_lock = False
                 queue.release()
@@ -112,7 +136,20 @@ def configure(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         dbapi_connection = conn.connection.dbapi_connection
-        if hasattr(dbapi_connection, "begin_immediate"):
-            dbapi_connection.begin_immediate()
-        else:  # an in-memory database or a connection made without the factory
+        if not hasattr(dbapi_connection, "begin_immediate"):
+            # an in-memory database or a connection made without the factory
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif has_request_context() and request.method in _SAFE_METHODS:
+            dbapi_connection.begin_deferred()
+        else:
+            dbapi_connection.begin_immediate()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before_execute(conn, _cursor, statement, _parameters, _context, _executemany):
+        dbapi_connection = conn.connection.dbapi_connection
+        if getattr(dbapi_connection, "reading", False) and _is_write(statement):
+            dbapi_connection.upgrade()
+
+
+def _is_write(statement: str) -> bool:
+    return statement.lstrip()[:7].upper().startswith(_WRITES)

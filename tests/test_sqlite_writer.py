@@ -6,7 +6,7 @@ import os
 import threading
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from quizapp.extensions import db
 from quizapp.sqlite_writer import WriterQueue
@@ -85,3 +85,78 @@ def test_a_stuck_holder_only_delays_others():
     t.join()
     assert got == [False]  # gave up queueing; SQLite's busy timeout takes over
     queue.release()
+
+
+def test_reads_in_a_get_request_do_not_queue_behind_a_writer(app):
+    """A page or poll (GET) reads while another request holds the write lock."""
+    holding, done = threading.Event(), threading.Event()
+
+    def writer():
+        with app.app_context():
+            db.session.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: holds both locks
+            holding.set()
+            done.wait(10)
+            db.session.rollback()
+            db.session.remove()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    assert holding.wait(10)
+    try:
+        queue = _queue(app)
+        queue.timeout = 30  # a GET that queued would stall here for 30 s
+        with app.test_request_context("/", method="GET"):
+            assert db.session.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
+            db.session.rollback()
+    finally:
+        done.set()
+        t.join()
+
+
+def test_a_get_request_that_writes_after_others_committed_is_not_locked_out(app):
+    """The snapshot of a read transaction is stale once another connection commits; a
+    plain upgrade to writing would fail with "database is locked" at once. The reader is
+    turned into a queued writer before its first write instead."""
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+        conn.execute(text("INSERT INTO counter VALUES (0)"))
+    try:
+        with app.test_request_context("/", method="GET"):
+            assert db.session.execute(text("SELECT n FROM counter")).scalar_one() == 0
+
+            def other_writer():
+                with app.app_context():
+                    db.session.execute(text("UPDATE counter SET n = n + 10"))
+                    db.session.commit()
+                    db.session.remove()
+
+            t = threading.Thread(target=other_writer)
+            t.start()
+            t.join()
+            db.session.execute(text("UPDATE counter SET n = n + 1"))
+            db.session.commit()
+        assert db.session.execute(text("SELECT n FROM counter")).scalar_one() == 11
+        db.session.rollback()
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP TABLE counter"))
+
+
+def test_a_get_that_closes_an_overdue_attempt_stores_it(app, client, make_event, now):
+    from datetime import timedelta
+
+    from quizapp.play import services
+    from quizapp.play.models import Attempt
+
+    event = make_event()
+    attempt, _ = services.join(
+        event.join_token, name="张三", phone="13800138000", unit_name="东城区", now=now
+    )
+    token = attempt.token
+    attempt.deadline_at = now - timedelta(minutes=5)  # overdue, not yet closed
+    db.session.commit()
+    db.session.remove()
+    response = client.get(f"/api/v1/attempts/{token}")  # a GET that writes
+    assert response.status_code == 200
+    assert response.json["attempt"]["status"] == "expired"
+    assert db.session.scalar(select(Attempt.status).where(Attempt.token == token)) == "expired"
