@@ -22,3 +22,6 @@ max_requests = int(os.environ.get("MAX_REQUESTS", 0))
 max_requests_jitter = max_requests // 10
 accesslog = os.environ.get("ACCESS_LOG", "-")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), which
+# every gunicorn of that user would share; the app does not use it.
+control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "") != "1"

@@ -54,6 +54,10 @@ def from_environment(instance_path: str) -> dict:
             pool_size=_int("DB_POOL_SIZE", 5),
             max_overflow=_int("DB_MAX_OVERFLOW", 10),
             pool_recycle=1800,
+            # Bounded waits: a request gives up (503, retry) well before gunicorn's 30 s
+            # timeout would kill its worker, when the pool is empty or the host silent.
+            pool_timeout=_int("DB_POOL_TIMEOUT", 10),
+            connect_args={"connect_timeout": _int("DB_CONNECT_TIMEOUT", 5)},
         )
     redis_url = os.environ.get("REDIS_URL", "").strip() or None
     return {

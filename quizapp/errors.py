@@ -2,15 +2,23 @@
 
 Services raise a ``DomainError`` subclass; views turn it into a flash, a form
 error or the JSON error shape ``{"error": {"code", "message"}}`` of API v1.
+
+A database that cannot answer for a moment (restarting, connection lost, pool
+exhausted, SQLite busy past its timeout) is a 503 ``unavailable`` with
+``Retry-After``, not a 500: the phone keeps the answer queued and sends it again.
 """
 
 from __future__ import annotations
 
+import sqlite3
+
 from flask import Flask, current_app, jsonify, make_response, render_template, request
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from quizapp import throttle
+from quizapp.extensions import db
 
 
 class DomainError(Exception):
@@ -88,7 +96,76 @@ def _too_many_guesses():
     return _error_response(429, "rate_limited", message, [("Retry-After", "60")])
 
 
+# Seconds a client should wait before retrying after a 503 (the database restarting).
+RETRY_AFTER_S = 2
+
+# SQLite reports mistakes (no such table, a syntax error) as OperationalError too; only
+# these mean "busy or unreachable right now".
+_SQLITE_TRANSIENT = (
+    "database is locked",
+    "database table is locked",
+    "unable to open database file",
+    "disk i/o error",
+    "database or disk is full",
+)
+
+
+def database_unavailable(err: BaseException) -> bool:
+    """True when ``err`` means the database cannot serve right now but a retry may
+    succeed: the server is down or restarting, the connection was lost, the pool had
+    no free connection in time, PostgreSQL refused for a transient reason (shutdown,
+    too many connections, serialization failure, lock timeout), SQLite stayed busy."""
+    if isinstance(err, sa_exc.DisconnectionError | sa_exc.TimeoutError):
+        return True
+    if isinstance(err, sa_exc.DBAPIError) and err.connection_invalidated:
+        return True
+    orig = err.orig if isinstance(err, sa_exc.DBAPIError) else err
+    if isinstance(orig, sqlite3.Error):
+        message = str(orig).lower()
+        return isinstance(orig, sqlite3.OperationalError) and any(
+            text in message for text in _SQLITE_TRANSIENT
+        )
+    return isinstance(err, sa_exc.OperationalError | sa_exc.InterfaceError)
+
+
+def _one_line(err: BaseException) -> str:
+    """The error's class and first line, for the log: never the SQL or its parameters
+    (names and phone numbers), which SQLAlchemy's own message carries."""
+    orig = getattr(err, "orig", None) or err
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0][:200] if lines else ''}"
+
+
+def _release_session() -> None:
+    """Roll back the request's session: it gives its connection back to the pool (which
+    discards it when it is broken), so the session's next use, and the next request,
+    check out a fresh, pre-pinged one."""
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone; closing the session discards it
+        current_app.logger.debug("rollback after a database error failed", exc_info=True)
+
+
+def _end_session(_exc: BaseException | None) -> None:
+    """App context teardown, run before Flask-SQLAlchemy's (teardowns run last registered
+    first): close the session. Closing rolls back the open read transaction; when the
+    connection died after the view had its answer (the database restarting), that
+    rollback fails. The answer is still right, so the error is logged and the broken
+    session dropped instead of becoming a bare 500 from the server."""
+    try:
+        db.session.remove()
+    except Exception as err:
+        if not database_unavailable(err):
+            raise
+        current_app.logger.warning(
+            "database connection lost while closing a session: %s", _one_line(err)
+        )
+        db.session.registry.clear()
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.teardown_appcontext(_end_session)
+
     @app.errorhandler(DomainError)
     def handle_domain_error(err: DomainError):
         if _over_guess_limit(err.status):
@@ -116,3 +193,15 @@ def register_error_handlers(app: Flask) -> None:
         if _wants_json():
             return json_error(500, "internal_error", message)
         return render_template("error.html", status=500, message=message), 500
+
+    @app.errorhandler(sa_exc.SQLAlchemyError)
+    @app.errorhandler(sqlite3.Error)
+    def handle_database_error(err: Exception):
+        if not database_unavailable(err):
+            return handle_unexpected(err)
+        _release_session()
+        app.logger.warning(
+            "database unavailable on %s %s: %s", request.method, request.path, _one_line(err)
+        )
+        message = str(_l("The service is briefly unavailable. Please try again in a few seconds."))
+        return _error_response(503, "unavailable", message, [("Retry-After", str(RETRY_AFTER_S))])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -30,4 +32,17 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 # No default limits: participant paths must never lock out a venue behind one IP.
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# When the limit storage (Redis) stops answering, the limits count in this process's
+# memory, as they do without REDIS_URL, until it answers again (Flask-Limiter checks it
+# after 1, 2, 4 ... 32 s); a hit that could not be counted at all is logged and the
+# request served, never answered with a 500 (SECURITY.md, "What is logged").
+limiter = Limiter(
+    key_func=get_remote_address,
+    default_limits=[],
+    in_memory_fallback_enabled=True,
+    swallow_errors=True,
+    storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+)
+# Flask-Limiter's own log lines go where the app's go: its "flask-limiter" logger has
+# only a NullHandler, so under gunicorn they would be lost.
+limiter.logger = logging.getLogger("quizapp.ratelimit")

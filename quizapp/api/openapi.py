@@ -27,10 +27,27 @@ def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+UNAVAILABLE = {
+    **_json(
+        _ref("Error"),
+        "the database is briefly unavailable (restarting, busy): "
+        "error code unavailable; retry after Retry-After seconds",
+    ),
+    "headers": {
+        "Retry-After": {
+            "description": "seconds to wait before retrying",
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    },
+}
+
+
 def _errors(*statuses: int) -> dict:
     """Error responses; every operation on a token may answer 429 (too many unknown
-    tokens from one address, see SECURITY.md)."""
-    return {str(s): _json(_ref("Error"), "error") for s in (*statuses, 429)}
+    tokens from one address, see SECURITY.md) and 503 (the database cannot answer for a
+    moment; a retry after ``Retry-After`` seconds can succeed)."""
+    responses = {str(s): _json(_ref("Error"), "error") for s in (*statuses, 429)}
+    return {**responses, "503": UNAVAILABLE}
 
 
 SCHEMAS = {

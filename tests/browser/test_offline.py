@@ -62,3 +62,45 @@ def test_offline_mid_quiz_answers_are_queued_and_sent(live_server, phone, make_e
     stored = {q["position"]: q["choice"] for q in body["attempt"]["questions"]}
     for q in rest:
         assert stored[q["position"]] == correct_choice(q)
+
+
+def test_server_unavailable_at_submit_keeps_answers_queued_until_delivered(
+    live_server, phone, make_event
+):
+    """The server answers 503 (its database restarting) to saves and to the submit: the
+    phone keeps the answers queued and stays on the quiz retrying, rather than leaving
+    for the result page without them; once the server answers, all are saved and the
+    attempt is submitted."""
+    join_token, _ = event_tokens(make_event())
+    token = join(phone, f"{live_server.url}/j/{join_token}", "停库", "13600136002")
+    questions = questions_on(phone)[:3]
+
+    def unavailable(route):
+        route.fulfill(
+            status=503,
+            headers={"Retry-After": "2"},
+            content_type="application/json",
+            body='{"error": {"code": "unavailable", "message": "briefly unavailable"}}',
+        )
+
+    saves, submits = "**/api/v1/attempts/*/answers/*", "**/api/v1/attempts/*/submit"
+    phone.route(saves, unavailable)
+    phone.route(submits, unavailable)
+    for q in questions:
+        for key in correct_choice(q):
+            option(phone, q["position"], key).tap()
+    phone.wait_for_selector("#offline-banner:not([hidden])", timeout=10000)
+    phone.once("dialog", lambda d: d.accept())  # "N unanswered, submit anyway?"
+    phone.click('[data-action="submit-attempt"]')
+    phone.wait_for_timeout(7000)  # the page used to give up after four tries (~6 s)
+    queued = phone.evaluate(f"JSON.parse(localStorage.getItem('qm-queue-{token}') || '{{}}')")
+    assert {int(p) for p in queued} == {q["position"] for q in questions}
+    assert "/result" not in phone.url
+    phone.unroute(saves)
+    phone.unroute(submits)
+    phone.wait_for_url("**/result", timeout=15000)
+    _, body = live_server.request("GET", f"/api/v1/attempts/{token}")
+    assert body["attempt"]["status"] == "submitted"
+    stored = {q["position"]: q["choice"] for q in body["attempt"]["questions"]}
+    for q in questions:
+        assert stored[q["position"]] == correct_choice(q)

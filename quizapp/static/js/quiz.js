@@ -57,7 +57,8 @@ function online(isOnline) {
   banner.hidden = isOnline;
 }
 
-// "ok", "closed" (the server refuses: submitted or past the deadline) or "fail" (network).
+// "ok", "closed" (the server refuses: submitted or past the deadline) or "fail": no
+// answer, a 5xx (503 while the database restarts) or a 429; the answer stays queued.
 async function send(position, choice) {
   const res = await fetch(`${api}/answers/${position}`, {
     method: "PUT",
@@ -113,12 +114,32 @@ form.addEventListener("change", (event) => {
 
 const sleep = (ms) => new Promise((resolve) => { window.setTimeout(resolve, ms); });
 
+// "ok": the server has a result (2xx) or settled the attempt itself (409: submitted or
+// past the deadline, scored on the saved answers); "fail": no answer, a 5xx or a 429.
+async function submitOnce() {
+  try {
+    const res = await fetch(`${api}/submit`, { method: "POST" });
+    const refused = res.status >= 400 && res.status < 500 && res.status !== 429;
+    return res.ok || refused ? "ok" : "fail";
+  } catch { return "fail"; }
+}
+
+// The server's network grace after the deadline is at most 10 s (ANSWER_GRACE_S).
+const GRACE_S = 10;
+
 async function finish() {
   if (finishing) return;
   finishing = true;
-  // Deliver queued answers first (a few tries: the connection may be coming back).
-  for (let i = 0; i < 4 && !closed && !(await flush()); i += 1) await sleep(1500);
-  try { await fetch(`${api}/submit`, { method: "POST" }); } catch { /* the result page finalises */ }
+  // Deliver the queued answers, then submit. While the connection or the server is
+  // down (a 503 while the database restarts) both are retried, and the queue is kept,
+  // until the server could no longer take them: leaving for the result page earlier
+  // would drop answers it has not received.
+  const giveUpAt = performance.now() + (remaining() + GRACE_S) * 1000;
+  while (!((closed || (await flush())) && (await submitOnce()) === "ok")) {
+    if (performance.now() >= giveUpAt) break; // the result page finalises the attempt
+    online(false);
+    await sleep(2000);
+  }
   localStorage.removeItem(QUEUE_KEY);
   window.location.assign(resultUrl);
 }
