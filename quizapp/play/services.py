@@ -306,6 +306,32 @@ _SAVE_WRITE = (
 )
 
 
+_competitions = Competition.__table__
+# What the common case needs, as plain columns (no ORM objects): an active attempt within
+# its time, a competition without per-question limits. Anything else takes _SAVE_LOAD.
+_SAVE_PEEK = (
+    select(
+        _attempts.c.id,
+        _attempts.c.status,
+        _attempts.c.deadline_at,
+        _items.c.id.label("item_id"),
+        _items.c.qtype,
+        _items.c.options,
+        _competitions.c.question_time_s,
+    )
+    .select_from(_attempts)
+    .join(_competitions, _competitions.c.id == _attempts.c.competition_id)
+    .outerjoin(
+        _items,
+        and_(
+            _items.c.attempt_id == _attempts.c.id,
+            _items.c.position == bindparam("position", type_=Integer),
+        ),
+    )
+    .where(_attempts.c.token == bindparam("token", type_=String))
+)
+
+
 def save_answer(token: str, position: int, raw_choice: object, now: datetime | None = None) -> str:
     """Save one answer (last write before the deadline wins). Returns the stored choice.
 
@@ -313,6 +339,24 @@ def save_answer(token: str, position: int, raw_choice: object, now: datetime | N
     DeadlinePassed. Commits.
     """
     now = now or utcnow()
+    peek = db.session.execute(_SAVE_PEEK, {"token": token, "position": position}).first()
+    if (
+        peek is None
+        or peek.item_id is None
+        or peek.status != "active"
+        or now > peek.deadline_at + grace()
+        or peek.question_time_s is not None
+    ):
+        return _save_answer_checked(token, position, raw_choice, now)
+    choice = QUESTION_TYPES[peek.qtype].normalise_choice(raw_choice, len(peek.options))
+    if choice is None:
+        raise InvalidChoice(_("That is not a valid choice for this question."), field="choice")
+    return _store_answer(peek.id, peek.item_id, choice, now)
+
+
+def _save_answer_checked(token: str, position: int, raw_choice: object, now: datetime) -> str:
+    """save_answer through the ORM: unknown links, finished or overdue attempts (which it
+    closes), per-question time windows."""
     row = db.session.execute(_SAVE_LOAD, {"token": token, "position": position}).first()
     if row is None:
         raise NotFound(_("No quiz was found for this link."))
@@ -324,12 +368,16 @@ def save_answer(token: str, position: int, raw_choice: object, now: datetime | N
     choice = QUESTION_TYPES[item.qtype].normalise_choice(raw_choice, len(item.options))
     if choice is None:
         raise InvalidChoice(_("That is not a valid choice for this question."), field="choice")
-    locked = db.session.execute(_SAVE_LOCK, {"attempt_id": attempt.id, "cutoff": now - grace()})
+    return _store_answer(attempt.id, item.id, choice, now)
+
+
+def _store_answer(attempt_id: int, item_id: int, choice: str, now: datetime) -> str:
+    locked = db.session.execute(_SAVE_LOCK, {"attempt_id": attempt_id, "cutoff": now - grace()})
     if locked.rowcount != 1:
         db.session.rollback()
-        guard_active(db.session.get(Attempt, attempt.id), now)
+        guard_active(db.session.get(Attempt, attempt_id), now)
         raise DeadlinePassed(_("Time is up; this answer was not saved."))
-    db.session.execute(_SAVE_WRITE, {"item_id": item.id, "new_choice": choice or None, "now": now})
+    db.session.execute(_SAVE_WRITE, {"item_id": item_id, "new_choice": choice or None, "now": now})
     db.session.commit()
     return choice
 
