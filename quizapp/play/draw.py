@@ -52,21 +52,23 @@ def _candidates_by_rule(competition: Competition) -> dict[int, list[int]]:
             )
         )
     )
-    rows = db.session.execute(
+    by_type: dict[str, list[tuple[int, int, str, int]]] = {}
+    for qid, bank_id, qtype, category, difficulty in db.session.execute(
         select(Question.id, Question.bank_id, Question.type, Question.category, Question.difficulty)
         .where(Question.bank_id.in_(shared.union(*own.values())), Question.is_active.is_(True))
         .order_by(Question.id)
-    ).all()
+    ):
+        by_type.setdefault(qtype, []).append((qid, bank_id, category, difficulty))
     result = {}
     for rule in rules:
         banks = own.get(rule.id) or shared
+        category, difficulty = rule.category, rule.difficulty
         result[rule.id] = [
-            row.id
-            for row in rows
-            if row.bank_id in banks
-            and row.type == rule.qtype
-            and (not rule.category or row.category == rule.category)
-            and (not rule.difficulty or row.difficulty == rule.difficulty)
+            qid
+            for qid, bank_id, cat, diff in by_type.get(rule.qtype, ())
+            if bank_id in banks
+            and (not category or cat == category)
+            and (not difficulty or diff == difficulty)
         ]
     return result
 
