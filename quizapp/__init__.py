@@ -65,19 +65,20 @@ def create_app(config: dict[str, Any] | None = None, *, cli: bool = True) -> Fla
 
 
 def _sqlite_engine_options(app: Flask) -> None:
-    uri = app.config["SQLALCHEMY_DATABASE_URI"]
-    if (
-        uri.startswith("sqlite")
-        and ":memory:" not in uri
-        and uri not in ("sqlite://", "sqlite:///")
-    ):
-        from quizapp import sqlite_writer
+    from sqlalchemy.engine import make_url
 
-        options = sqlite_writer.engine_options(app.config["SQLITE_BUSY_TIMEOUT_MS"])
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
-            **options,
-        }
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    from quizapp import sqlite_writer
+
+    # Flask-SQLAlchemy reads a relative SQLite path from the instance folder.
+    database = os.path.join(app.instance_path, url.database)
+    options = sqlite_writer.engine_options(database, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+        **options,
+    }
 
 
 def _register_models() -> None:

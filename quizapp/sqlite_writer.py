@@ -1,63 +1,102 @@
 """SQLite in the embedded default: WAL, a busy timeout, and one writer at a time per process.
 
-Every transaction starts with ``BEGIN IMMEDIATE`` so that concurrent writers wait for the
-write lock at the start of a transaction (where SQLite's busy timeout applies) instead of
-failing with "database is locked" when a read turns into a write.
+A transaction that writes holds the write lock from ``BEGIN IMMEDIATE``, so that
+concurrent writers wait for the lock at the start of a transaction (where SQLite's busy
+timeout applies) instead of failing with "database is locked" when a read turns into a
+write in a stale snapshot.
 
 SQLite's own wait is a polling sleep (1, 2, 5 … 100 ms), so with many threads waiting the
-lock goes to whichever wakes first and a waiter can be starved for seconds. Inside one
-process the threads therefore queue on a Python lock before ``BEGIN IMMEDIATE`` and the
-lock is handed on the moment the transaction commits or rolls back; only one thread per
-gunicorn worker polls SQLite. Measured with ``bench/load_bench.py`` (see bench/RESULTS.md).
+lock goes to whichever wakes first, a waiter can be starved for seconds, and the lock
+often lies free while every waiter sleeps. So writers queue before ``BEGIN IMMEDIATE``:
+inside a process on a Python lock (handed on the moment a transaction commits or rolls
+back), and between processes (gunicorn workers, a cron command) on an advisory lock on
+the file ``<database>-writer`` beside the database, polled every 0.1–2 ms. Measured with
+``bench/load_bench.py`` (see bench/RESULTS.md).
 
 Requests that should not change anything (GET, HEAD, OPTIONS: pages, screen polls, event
-info) begin a plain deferred transaction and never queue: in WAL mode readers do not wait
-for writers. When such a request writes after all (an overdue attempt is closed while a
-page shows it), the read snapshot is ended and the transaction goes on as BEGIN IMMEDIATE
-through the queue before the first write, so the write never meets "database is locked".
-Reads before that point saw committed data, as on PostgreSQL's READ COMMITTED, which
-the conditional UPDATEs of the attempt engine are built for.
+info) and the participant hot paths (inside :func:`reads_first`) begin a plain deferred
+transaction and do not queue while they read: in WAL mode readers do not wait for
+writers. Before their first write the read snapshot is ended and the transaction goes on
+as BEGIN IMMEDIATE through the queue, so the write never meets "database is locked" and
+the lock is held only from the first write to the commit. Reads before that point saw
+committed data, as on PostgreSQL's READ COMMITTED, which the conditional UPDATEs and
+unique constraints of the attempt engine are built for. Everything else (organiser
+forms, commands) holds the lock for its whole transaction, as its reads may decide
+its writes.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from flask import has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_reads_first: ContextVar[bool] = ContextVar("sqlite_reads_first", default=False)
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 
 
 class WriterQueue:
-    """A process-wide lock taken at BEGIN and released after COMMIT/ROLLBACK.
+    """A lock taken at BEGIN and released after COMMIT/ROLLBACK: a thread lock within the
+    process and, with ``lock_path``, an advisory file lock between processes.
 
-    Re-entrant per thread in the sense that a thread already holding it (a second
-    connection opened while the first is in a transaction) does not wait for itself.
-    A waiter gives up queueing after ``timeout`` seconds and falls back to SQLite's
-    busy timeout, so a stuck holder can slow a request but never deadlock it.
+    A thread already holding it (a second connection opened while the first is in a
+    transaction) does not wait for itself. A waiter gives up queueing after ``timeout``
+    seconds and falls back to SQLite's busy timeout, so a stuck holder can slow a
+    request but never deadlock it.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, lock_path: str | None = None) -> None:
         self._lock = threading.Lock()
         self._owner: int | None = None
+        self._lock_path = lock_path
+        self._fd: int | None = None
+        self._fd_pid: int | None = None
+        self._file_locked = False
         self.timeout = timeout
 
     def acquire(self) -> bool:
         me = threading.get_ident()
         if self._owner == me:
             return False
+        deadline = time.monotonic() + self.timeout
         if not self._lock.acquire(timeout=self.timeout):
             return False
         self._owner = me
+        if self._lock_path:
+            self._file_locked = self._lock_file(deadline)
         return True
 
     def release(self) -> None:
+        if self._file_locked:
+            self._file_locked = False
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._owner = None
         self._lock.release()
+
+    def _lock_file(self, deadline: float) -> bool:
+        if self._fd is None or self._fd_pid != os.getpid():  # opened after a fork
+            self._fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._fd_pid = os.getpid()
+        pause = 0.0001
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
 
 
 def _connection_class(queue: WriterQueue) -> type[sqlite3.Connection]:
@@ -114,9 +153,26 @@ def _connection_class(queue: WriterQueue) -> type[sqlite3.Connection]:
     return QueuedConnection
 
 
-def engine_options(busy_timeout_ms: int) -> dict:
-    """``SQLALCHEMY_ENGINE_OPTIONS`` additions for a file-backed SQLite database."""
-    queue = WriterQueue(timeout=busy_timeout_ms / 1000)
+@contextmanager
+def reads_first() -> Iterator[None]:
+    """Transactions begun inside read without the write lock until their first write.
+
+    For code whose reads need not be consistent with its writes, as under PostgreSQL's
+    READ COMMITTED: every write is conditional (``WHERE status = 'active'``) or guarded
+    by a unique constraint. The participant hot paths (join, answer save, submit) use it,
+    so the writer lock is held only from the first write to the commit. Does nothing on
+    other databases.
+    """
+    token = _reads_first.set(True)
+    try:
+        yield
+    finally:
+        _reads_first.reset(token)
+
+
+def engine_options(database: str, busy_timeout_ms: int) -> dict:
+    """``SQLALCHEMY_ENGINE_OPTIONS`` additions for the SQLite database file ``database``."""
+    queue = WriterQueue(timeout=busy_timeout_ms / 1000, lock_path=database + "-writer")
     return {"connect_args": {"factory": _connection_class(queue), "check_same_thread": False}}
 
 
@@ -139,7 +195,7 @@ def configure(engine: Engine, busy_timeout_ms: int) -> None:
         if not hasattr(dbapi_connection, "begin_immediate"):
             # an in-memory database or a connection made without the factory
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        elif has_request_context() and request.method in _SAFE_METHODS:
+        elif _reads_first.get() or (has_request_context() and request.method in _SAFE_METHODS):
             dbapi_connection.begin_deferred()
         else:
             dbapi_connection.begin_immediate()

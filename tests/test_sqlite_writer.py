@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 from sqlalchemy import select, text
@@ -160,3 +161,59 @@ def test_a_get_that_closes_an_overdue_attempt_stores_it(app, client, make_event,
     assert response.status_code == 200
     assert response.json["attempt"]["status"] == "expired"
     assert db.session.scalar(select(Attempt.status).where(Attempt.token == token)) == "expired"
+
+
+def test_processes_queue_on_the_file_lock(tmp_path):
+    """Two queues on one lock file stand for two gunicorn workers (flock locks belong to
+    open files, so two opens in one process exclude each other as two processes do)."""
+    path = str(tmp_path / "db.sqlite3-writer")
+    first, second = WriterQueue(timeout=5, lock_path=path), WriterQueue(0.05, lock_path=path)
+    assert first.acquire() and first._file_locked
+    result: list[bool] = []
+    t = threading.Thread(target=lambda: result.append(second.acquire() and second._file_locked))
+    t.start()
+    t.join()
+    assert result == [False]  # gave up after 0.05 s: SQLite's busy timeout takes over
+    second.release()
+    first.release()
+    waiter = WriterQueue(timeout=5, lock_path=path)
+    assert first.acquire()
+    got: list[float] = []
+
+    def wait():
+        start = time.monotonic()
+        waiter.acquire()
+        got.append(time.monotonic() - start)
+        waiter.release()
+
+    t = threading.Thread(target=wait)
+    t.start()
+    time.sleep(0.2)
+    first.release()  # the waiter gets it within a few milliseconds
+    t.join()
+    assert 0.15 < got[0] < 0.5
+
+
+def test_the_app_queues_on_a_file_beside_its_database(app):
+    queue = _queue(app)
+    assert queue._lock_path == db.engine.url.database + "-writer"
+    db.session.execute(text("SELECT 1"))
+    assert queue._file_locked
+    db.session.commit()
+    assert not queue._file_locked
+
+
+def test_hot_paths_read_without_the_writer_lock_until_their_first_write(app):
+    from quizapp.sqlite_writer import reads_first
+
+    queue = _queue(app)
+    with reads_first():
+        db.session.execute(text("SELECT count(*) FROM users"))
+        assert not queue._lock.locked()  # reading: others may write meanwhile
+        db.session.execute(text("UPDATE users SET email = email WHERE id = -1"))
+        assert queue._lock.locked() and queue._file_locked
+        db.session.commit()
+    assert not queue._lock.locked()
+    db.session.execute(text("SELECT 1"))  # outside: the whole transaction holds it
+    assert queue._lock.locked()
+    db.session.rollback()

@@ -30,6 +30,7 @@ from quizapp.extensions import db
 from quizapp.play import pacing
 from quizapp.play.draw import draw_items
 from quizapp.play.models import Attempt, AttemptItem, Participant
+from quizapp.sqlite_writer import reads_first
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 MAX_NAME = 30
@@ -136,9 +137,10 @@ def _start_attempt(
     event: Event,
     number: int,
     now: datetime,
-    elder: bool = False,
+    elder: bool,
+    seed: int,
+    items: list[AttemptItem],
 ) -> Attempt:
-    seed = secrets.randbits(62)
     limit = comp.elder_time_limit_s if elder and comp.elder_time_limit_s else comp.time_limit_s
     deadline = now + timedelta(seconds=limit)
     if comp.closes_at is not None:
@@ -154,7 +156,6 @@ def _start_attempt(
         deadline_at=deadline,
         max_score=comp.max_score,
     )
-    items = draw_items(comp, random.Random(seed))
     db.session.add(attempt)
     db.session.flush()
     # One multi-row INSERT instead of one per item (the ORM inserts rows one by one when
@@ -194,6 +195,7 @@ _ITEM_FIELDS = (
 )
 
 
+@reads_first()
 def join(
     join_token: str,
     *,
@@ -258,12 +260,14 @@ def _join_once(
         used = 0
     if not comp.is_open(now):
         raise NotOpen(_("This competition is not open now."))
+    seed = secrets.randbits(62)
+    items = draw_items(comp, random.Random(seed))  # reads only, before the first write
     if participant is None:
         unit = _resolve_unit(comp, unit_id, unit_name)
         participant = Participant(competition_id=comp.id, name=name, phone=phone, unit=unit)
         db.session.add(participant)
         db.session.flush()
-    attempt = _start_attempt(comp, participant, event, used + 1, now, elder)
+    attempt = _start_attempt(comp, participant, event, used + 1, now, elder, seed, items)
     commit_keeping_state()  # the caller presents what was just written: no reload
     return attempt, True
 
@@ -332,6 +336,7 @@ _SAVE_PEEK = (
 )
 
 
+@reads_first()
 def save_answer(token: str, position: int, raw_choice: object, now: datetime | None = None) -> str:
     """Save one answer (last write before the deadline wins). Returns the stored choice.
 
@@ -446,6 +451,7 @@ def finalize_if_overdue(attempt: Attempt, now: datetime) -> bool:
     return True
 
 
+@reads_first()
 def submit(token: str, now: datetime | None = None) -> Attempt:
     """Submit an attempt; idempotent (a repeat returns the same result).
 
