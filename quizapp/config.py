@@ -78,6 +78,11 @@ def from_environment(instance_path: str) -> dict:
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").rstrip("/") or None,
         "ANSWER_GRACE_S": min(max(_int("ANSWER_GRACE_S", 5), 0), 10),
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_MB", 5) * 1024 * 1024,
+        # Bodies other than file uploads (forms, JSON): the largest form is under 400 KB.
+        "MAX_FORM_BODY": _int("MAX_FORM_BODY_KB", 1024) * 1024,
+        # multipart/form-data: parts per request, bytes per field that is not a file.
+        "MAX_FORM_PARTS": _int("MAX_FORM_PARTS", 1000),
+        "MAX_FORM_MEMORY_SIZE": 500_000,
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 5000),
         "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 15000),
         "SESSION_COOKIE_HTTPONLY": True,

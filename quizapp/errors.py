@@ -182,9 +182,15 @@ def register_error_handlers(app: Flask) -> None:
         headers = [(k, v) for k, v in err.get_headers() if k.lower() != "content-type"]
         if err.response is not None:  # Flask-Limiter's prepared 429
             headers += [(k, v) for k, v in err.response.headers if k.lower() == "retry-after"]
-        return _error_response(
-            status, _HTTP_CODES.get(status, "error"), err.description or err.name, headers
-        )
+        message = err.description or err.name
+        if status == 413:  # Werkzeug's text names no limit and is not translated
+            message = str(
+                _l(
+                    "This upload or form is too large. Files may be at most %(mb)d MB.",
+                    mb=current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024),
+                )
+            )
+        return _error_response(status, _HTTP_CODES.get(status, "error"), message, headers)
 
     @app.errorhandler(Exception)
     def handle_unexpected(err: Exception):

@@ -50,6 +50,15 @@ _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MAX_ID = 2**31 - 1
 
 
+def _limit_body(_endpoint, _values) -> None:
+    """Only a file upload (multipart) may use all of MAX_CONTENT_LENGTH; an urlencoded or
+    JSON body is parsed whole, so it stops at MAX_FORM_BODY with 413 before it is read.
+    (A URL value preprocessor runs before CSRF protection reads the form.)"""
+    if request.mimetype != "multipart/form-data":
+        limits = (current_app.config["MAX_CONTENT_LENGTH"], current_app.config["MAX_FORM_BODY"])
+        request.max_content_length = min(limit for limit in limits if limit is not None)
+
+
 def _check_url_values(_endpoint, values) -> None:
     """404 before any query for a token that no token can equal (NUL, '%', 200 chars…)
     or an id no row can have: PostgreSQL refuses NUL in text and SQLite ints past 2**63,
@@ -102,6 +111,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.after_request(_security_headers)
     static_gzip.init_app(app)
+    app.url_value_preprocessor(_limit_body)
     app.url_value_preprocessor(_check_url_values)
     app.before_request(_refuse_nul)
     login_manager.login_view = "auth.login"
