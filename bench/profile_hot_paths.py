@@ -1,11 +1,11 @@
 """Profile the participant hot paths in process: where the time of one request goes.
 
-For answer save (PUT /api/v1/attempts/<token>/answers/<n>), join, submit and screen data
+For the event GET a phone sends after scanning, answer save (PUT /api/v1/attempts/<token>/answers/<n>), join, submit and screen data
 it prints the SQL statements one request issues (text and count) and cProfile's top
 functions by cumulative and by own time, through Werkzeug's test client on SQLite
 (or on PostgreSQL with DATABASE_URL set).
 
-Run: .venv/bin/python bench/profile_hot_paths.py [--path save|join|submit|screen|all]
+Run: .venv/bin/python bench/profile_hot_paths.py [--path event|save|join|submit|screen|all]
      [--n 300] [--top 25]
 Measures; asserts nothing; changes nothing outside its temporary instance folder.
 """
@@ -71,7 +71,7 @@ class StatementLog:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "--path", default="all", choices=("save", "join", "submit", "screen", "all")
+        "--path", default="all", choices=("event", "save", "join", "submit", "screen", "all")
     )
     parser.add_argument("--n", type=int, default=300, help="requests profiled per path")
     parser.add_argument("--top", type=int, default=25)
@@ -124,7 +124,11 @@ def main() -> None:
         r = client.get(f"/api/v1/screens/{screen_token}")
         assert r.status_code == 200
 
-    paths = {"save": save, "join": join, "submit": submit, "screen": screen}
+    def event_get():
+        r = client.get(f"/api/v1/events/{event['join_token']}")
+        assert r.status_code == 200
+
+    paths = {"event": event_get, "save": save, "join": join, "submit": submit, "screen": screen}
     chosen = list(paths) if args.path == "all" else [args.path]
     for name in chosen:
         fn = paths[name]

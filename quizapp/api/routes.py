@@ -43,8 +43,7 @@ def openapi():
 
 @bp.get("/events/<token>")
 def event(token: str):
-    event = services.event_by_join_token(token)
-    return jsonify(screen.event_info(event, utcnow()))
+    return jsonify(screen.cached_event_info(token, utcnow()))
 
 
 @bp.post("/events/<token>/attempts")

@@ -26,7 +26,8 @@ from quizapp.competitions.models import Competition, Event
 from quizapp.leaderboards import cache, services
 from quizapp.leaderboards.state import ScreenState, load_state
 from quizapp.play.presenters import iso
-from quizapp.play.services import close_overdue, grace
+from quizapp.play.services import close_overdue, event_by_join_token, grace
+from quizapp.setup_cache import setup_cache
 
 # Units sent to a screen; it pages through those that do not fit.
 UNITS_MAX = 100
@@ -54,6 +55,25 @@ def event_info(event: Event, now: datetime) -> dict:
     return {
         "event": {"id": event.id, "name": event.name, "venue": event.venue},
         "competition": competition_info(event.competition, now),
+        "server_now": iso(now),
+    }
+
+
+def cached_event_info(token: str, now: datetime) -> dict:
+    """``event_info`` of the event with this join token, from this process's set-up cache
+    (every phone at a venue asks for it on scanning); the clock-dependent fields are
+    computed for ``now``. Raises NotFound (not cached)."""
+
+    def load():
+        event = event_by_join_token(token)
+        comp = event.competition
+        return event_info(event, now), comp.opens_at, comp.closes_at
+
+    info, opens_at, closes_at = setup_cache().get(("event", token), load)
+    is_open = opens_at <= now and (closes_at is None or now < closes_at)
+    return {
+        **info,
+        "competition": {**info["competition"], "is_open": is_open},
         "server_now": iso(now),
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from quizapp.competitions.models import Competition, DrawRule, competition_banks
 from quizapp.errors import Conflict
 from quizapp.extensions import db
 from quizapp.play.models import AttemptItem
+from quizapp.setup_cache import setup_cache
 
 
 class BankExhausted(Conflict):
@@ -37,6 +39,44 @@ def candidate_ids(rule: DrawRule, bank_ids: list[int] | None = None) -> list[int
 def _candidates_by_rule(competition: Competition) -> dict[int, list[int]]:
     """``candidate_ids`` of every rule of a saved competition, in three statements
     whatever the number of rules (a join draws on every phone's start)."""
+    return load_pool(competition, content=False).candidates
+
+
+# What a question's snapshot in an attempt is made of: type, stem, options, key, explanation.
+Content = tuple[str, str, list[str], str, str]
+_CONTENT_COLUMNS = (Question.stem, Question.options, Question.answer, Question.explanation)
+POOL_CONTENT_MAX = 3000  # larger pools keep ids only; the drawn questions are then read
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The candidates of each rule of a competition (ids in id order) and, for pools of at
+    most ``POOL_CONTENT_MAX`` questions, their content."""
+
+    signature: tuple
+    candidates: dict[int, list[int]]
+    content: dict[int, Content]
+
+    def contents(self, ids: list[int]) -> dict[int, Content]:
+        missing = [qid for qid in ids if qid not in self.content]
+        found = {qid: self.content[qid] for qid in ids if qid in self.content}
+        if missing:
+            rows = db.session.execute(
+                select(Question.id, Question.type, *_CONTENT_COLUMNS).where(
+                    Question.id.in_(missing)
+                )
+            )
+            found.update((row[0], tuple(row[1:])) for row in rows)
+        return found
+
+
+def _signature(competition: Competition) -> tuple:
+    return tuple((r.id, r.qtype, r.category, r.difficulty) for r in competition.rules)
+
+
+def load_pool(competition: Competition, *, content: bool = True) -> Pool:
+    """The pool of a saved competition from the database, in three statements whatever
+    the number of rules."""
     rules = competition.rules
     own: dict[int, set[int]] = {}
     for rule_id, bank_id in db.session.execute(
@@ -52,13 +92,20 @@ def _candidates_by_rule(competition: Competition) -> dict[int, list[int]]:
             )
         )
     )
+    columns = (Question.id, Question.bank_id, Question.type, Question.category, Question.difficulty)
     by_type: dict[str, list[tuple[int, int, str, int]]] = {}
-    for qid, bank_id, qtype, category, difficulty in db.session.execute(
-        select(Question.id, Question.bank_id, Question.type, Question.category, Question.difficulty)
+    texts: dict[int, Content] = {}
+    rows = db.session.execute(
+        select(*columns, *(_CONTENT_COLUMNS if content else ()))
         .where(Question.bank_id.in_(shared.union(*own.values())), Question.is_active.is_(True))
         .order_by(Question.id)
-    ):
+    ).all()
+    keep_content = content and len(rows) <= POOL_CONTENT_MAX
+    for row in rows:
+        qid, bank_id, qtype, category, difficulty = row[:5]
         by_type.setdefault(qtype, []).append((qid, bank_id, category, difficulty))
+        if keep_content:
+            texts[qid] = (qtype, *row[5:])
     result = {}
     for rule in rules:
         banks = own.get(rule.id) or shared
@@ -70,19 +117,36 @@ def _candidates_by_rule(competition: Competition) -> dict[int, list[int]]:
             and (not category or cat == category)
             and (not difficulty or diff == difficulty)
         ]
-    return result
+    return Pool(_signature(competition), result, texts)
 
 
-def draw_items(competition: Competition, rng: random.Random) -> list[AttemptItem]:
+def cached_pool(competition: Competition) -> Pool:
+    """``load_pool`` through this process's set-up cache (see ``quizapp.setup_cache``),
+    for the join: reloaded when the competition's rules differ from the cached ones."""
+    cache = setup_cache()
+    key = ("pool", competition.id)
+    pool = cache.get(key, lambda: load_pool(competition))
+    if pool.signature != _signature(competition):  # the rules changed in another process
+        pool = load_pool(competition)
+        cache.put(key, pool)
+    return pool
+
+
+def draw_items(
+    competition: Competition, rng: random.Random, pool: Pool | None = None
+) -> list[AttemptItem]:
     """Draw per the competition's rules, shuffle question order and option order.
 
     Each item snapshots stem, options, key (in display letters), points and
     explanation, so later edits of the bank never change this attempt.
     Raises BankExhausted when a rule asks for more questions than the banks hold.
+    ``pool``: the competition's pool when the caller has it (default: read now).
     """
     chosen: list[tuple[int, int]] = []  # (question id, points)
     taken: set[int] = set()
-    candidates = _candidates_by_rule(competition)
+    if pool is None:
+        pool = load_pool(competition, content=False)
+    candidates = pool.candidates
     for rule in competition.rules:
         ids = [qid for qid in candidates[rule.id] if qid not in taken]
         if len(ids) < rule.count:
@@ -98,27 +162,22 @@ def draw_items(competition: Competition, rng: random.Random) -> list[AttemptItem
         taken.update(picked)
         chosen.extend((qid, rule.points) for qid in picked)
     rng.shuffle(chosen)
-    questions = {
-        q.id: q
-        for q in db.session.scalars(select(Question).where(Question.id.in_([c[0] for c in chosen])))
-    }
+    questions = pool.contents([qid for qid, _points in chosen])
     items = []
     for position, (qid, points) in enumerate(chosen, start=1):
-        q = questions[qid]
-        qtype = QUESTION_TYPES[q.type]
-        order = "" if q.type == "judge" else qtype.permutation(len(q.options), rng)
-        options = [q.options[LETTERS.index(letter)] for letter in order]
+        qtype, stem, texts, answer, explanation = questions[qid]
+        order = "" if qtype == "judge" else QUESTION_TYPES[qtype].permutation(len(texts), rng)
         items.append(
             AttemptItem(
                 position=position,
-                question_id=q.id,
-                qtype=q.type,
-                stem=q.stem,
-                options=options,
+                question_id=qid,
+                qtype=qtype,
+                stem=stem,
+                options=[texts[LETTERS.index(letter)] for letter in order],
                 option_order=order,
-                key=remap_key(q.answer, order),
+                key=remap_key(answer, order),
                 points=points,
-                explanation=q.explanation,
+                explanation=explanation,
             )
         )
     return items

@@ -28,7 +28,7 @@ from quizapp.dbtypes import utcnow
 from quizapp.errors import Conflict, InvalidField, NotFound
 from quizapp.extensions import db
 from quizapp.play import pacing
-from quizapp.play.draw import draw_items
+from quizapp.play.draw import cached_pool, draw_items
 from quizapp.play.models import Attempt, AttemptItem, Participant
 from quizapp.sqlite_writer import reads_first
 
@@ -147,8 +147,8 @@ def _start_attempt(
         deadline = min(deadline, comp.closes_at)
     attempt = Attempt(
         participant_id=participant.id,
-        competition_id=comp.id,
-        event_id=event.id,
+        competition=comp,
+        event=event,
         number=number,
         seed=seed,
         elder=elder,
@@ -158,27 +158,16 @@ def _start_attempt(
     )
     db.session.add(attempt)
     db.session.flush()
-    # One multi-row INSERT instead of one per item (the ORM inserts rows one by one when
-    # it must read back each new id), then the items are read back in one SELECT.
-    db.session.execute(
-        insert(AttemptItem),
+    # One multi-row INSERT that returns the new rows (instead of one INSERT per item, or
+    # an INSERT and a SELECT to read them back).
+    rows = db.session.scalars(
+        insert(AttemptItem).returning(AttemptItem),
         [
-            {
-                "attempt_id": attempt.id,
-                **{name: getattr(item, name) for name in _ITEM_FIELDS},
-            }
+            {"attempt_id": attempt.id, **{name: getattr(item, name) for name in _ITEM_FIELDS}}
             for item in items
         ],
-    )
-    set_committed_value(
-        attempt,
-        "items",
-        db.session.scalars(
-            select(AttemptItem)
-            .where(AttemptItem.attempt_id == attempt.id)
-            .order_by(AttemptItem.position)
-        ).all(),
-    )
+    ).all()
+    set_committed_value(attempt, "items", sorted(rows, key=lambda item: item.position))
     return attempt
 
 
@@ -261,7 +250,8 @@ def _join_once(
     if not comp.is_open(now):
         raise NotOpen(_("This competition is not open now."))
     seed = secrets.randbits(62)
-    items = draw_items(comp, random.Random(seed))  # reads only, before the first write
+    # Reads only, before the first write; the pool comes from this process's set-up cache.
+    items = draw_items(comp, random.Random(seed), cached_pool(comp))
     if participant is None:
         unit = _resolve_unit(comp, unit_id, unit_name)
         participant = Participant(competition_id=comp.id, name=name, phone=phone, unit=unit)
