@@ -1,9 +1,10 @@
 """Profile the participant hot paths in process: where the time of one request goes.
 
-For the event GET a phone sends after scanning, answer save (PUT /api/v1/attempts/<token>/answers/<n>), join, submit and screen data
-it prints the SQL statements one request issues (text and count) and cProfile's top
-functions by cumulative and by own time, through Werkzeug's test client on SQLite
-(or on PostgreSQL with DATABASE_URL set).
+For the event GET a phone sends after scanning, answer save
+(PUT /api/v1/attempts/<token>/answers/<n>), join, submit and screen data it prints the
+SQL statements one request issues (text and count) and cProfile's top functions by
+cumulative and by own time, through Werkzeug's test client on SQLite (or on PostgreSQL
+with DATABASE_URL set).
 
 Run: .venv/bin/python bench/profile_hot_paths.py [--path event|save|join|submit|screen|all]
      [--n 300] [--top 25]

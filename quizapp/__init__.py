@@ -52,6 +52,7 @@ def create_app(config: dict[str, Any] | None = None, *, cli: bool = True) -> Fla
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
     with app.app_context():
         _configure_sqlite(app)
+        _configure_pool_ping(app)
 
     _register_models()
     _register_blueprints(app)
@@ -112,6 +113,17 @@ def _register_commands(app: Flask) -> None:
     for group in (user_cli, bank_cli, competition_cli, event_cli, attempts_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)
+
+
+def _configure_pool_ping(app: Flask) -> None:
+    """Database servers (not SQLite files): ping connections that sat idle
+    (see quizapp.pool_ping)."""
+    engine = db.engine
+    if engine.dialect.name == "sqlite":
+        return
+    from quizapp import pool_ping
+
+    pool_ping.configure(engine, app.config["DB_PING_IDLE_S"])
 
 
 def _configure_sqlite(app: Flask) -> None:

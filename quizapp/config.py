@@ -48,7 +48,9 @@ def database_url(instance_path: str) -> str:
 def from_environment(instance_path: str) -> dict:
     """Build the Flask config mapping from the environment."""
     db_url = database_url(instance_path)
-    engine_options: dict = {"pool_pre_ping": True}
+    # No pool_pre_ping: a server connection idle for DB_PING_IDLE_S is pinged before use
+    # (quizapp.pool_ping); an SQLite file has nothing to ping.
+    engine_options: dict = {}
     if db_url.startswith("postgresql"):
         engine_options.update(
             pool_size=_int("DB_POOL_SIZE", 5),
@@ -85,6 +87,10 @@ def from_environment(instance_path: str) -> dict:
         "MAX_FORM_MEMORY_SIZE": 500_000,
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 5000),
         "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 15000),
+        "DB_PING_IDLE_S": float(os.environ.get("DB_PING_IDLE_S", "").strip() or 1.0),
+        # What organisers set up, kept this long in each process for the phones' hot
+        # paths (quizapp.setup_cache); 0 turns it off.
+        "SETUP_CACHE_S": float(os.environ.get("SETUP_CACHE_S", "").strip() or 2.0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "") == "1",

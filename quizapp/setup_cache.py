@@ -18,8 +18,8 @@ seconds after an edit in another process draws from the bank as it was just befo
 from __future__ import annotations
 
 import threading
-from time import monotonic
 from collections.abc import Callable, Hashable
+from time import monotonic
 from typing import Any
 
 from flask import current_app, has_app_context

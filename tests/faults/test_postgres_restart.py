@@ -10,7 +10,8 @@ killed, crash recovery on start), kept down, and started again.
 
 Checks: during the outage every answer is 503 ``unavailable`` JSON with ``Retry-After``
 (pages: an HTML 503 without a trace), never a 500, never a hang; after the start the
-same gunicorn processes serve again within seconds (pool pre-ping, no restart); every
+same gunicorn processes serve again within seconds (the failed statements invalidate
+the pool, idle connections are pinged; no restart); every
 acknowledged answer is in the database with its acknowledged value, including those
 acknowledged before the crash; the phones' queues drain; the submits succeed.
 """
