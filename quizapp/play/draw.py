@@ -13,7 +13,6 @@ from quizapp.banks.qtypes import LETTERS, QUESTION_TYPES, remap_key
 from quizapp.competitions.models import Competition, DrawRule, competition_banks, draw_rule_banks
 from quizapp.errors import Conflict
 from quizapp.extensions import db
-from quizapp.play.models import AttemptItem
 from quizapp.setup_cache import setup_cache
 
 
@@ -132,9 +131,24 @@ def cached_pool(competition: Competition) -> Pool:
     return pool
 
 
+@dataclass(slots=True)
+class DrawnItem:
+    """A drawn question as an attempt item stores it (the columns it fills)."""
+
+    position: int
+    question_id: int
+    qtype: str
+    stem: str
+    options: list[str]
+    option_order: str
+    key: str
+    points: int
+    explanation: str
+
+
 def draw_items(
     competition: Competition, rng: random.Random, pool: Pool | None = None
-) -> list[AttemptItem]:
+) -> list[DrawnItem]:
     """Draw per the competition's rules, shuffle question order and option order.
 
     Each item snapshots stem, options, key (in display letters), points and
@@ -168,7 +182,7 @@ def draw_items(
         qtype, stem, texts, answer, explanation = questions[qid]
         order = "" if qtype == "judge" else QUESTION_TYPES[qtype].permutation(len(texts), rng)
         items.append(
-            AttemptItem(
+            DrawnItem(
                 position=position,
                 question_id=qid,
                 qtype=qtype,

@@ -18,17 +18,17 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import Integer, String, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from quizapp.auth.services import normalise_name
 from quizapp.banks.qtypes import QUESTION_TYPES
 from quizapp.competitions.models import Competition, CompetitionUnit, Event
-from quizapp.dbtypes import utcnow
+from quizapp.dbtypes import new_token, utcnow
 from quizapp.errors import Conflict, InvalidField, NotFound
 from quizapp.extensions import db
 from quizapp.play import pacing
-from quizapp.play.draw import cached_pool, draw_items
+from quizapp.play.draw import DrawnItem, cached_pool, draw_items
 from quizapp.play.models import Attempt, AttemptItem, Participant
 from quizapp.sqlite_writer import reads_first
 
@@ -38,7 +38,7 @@ MAX_NAME = 30
 
 def commit_keeping_state() -> None:
     """Commit without expiring the session's objects, for a request that goes on to show
-    exactly what it has just written (saves reloading them in a second transaction)."""
+    what it has just read and written (saves reloading them in a second transaction)."""
     session = db.session()
     session.expire_on_commit = False
     try:
@@ -131,46 +131,13 @@ def _resolve_unit(comp: Competition, unit_id: object, unit_name: object) -> Comp
     return unit
 
 
-def _start_attempt(
-    comp: Competition,
-    participant: Participant,
-    event: Event,
-    number: int,
-    now: datetime,
-    elder: bool,
-    seed: int,
-    items: list[AttemptItem],
-) -> Attempt:
-    limit = comp.elder_time_limit_s if elder and comp.elder_time_limit_s else comp.time_limit_s
-    deadline = now + timedelta(seconds=limit)
-    if comp.closes_at is not None:
-        deadline = min(deadline, comp.closes_at)
-    attempt = Attempt(
-        participant_id=participant.id,
-        competition=comp,
-        event=event,
-        number=number,
-        seed=seed,
-        elder=elder,
-        started_at=now,
-        deadline_at=deadline,
-        max_score=comp.max_score,
-    )
-    db.session.add(attempt)
-    db.session.flush()
-    # One multi-row INSERT that returns the new rows (instead of one INSERT per item, or
-    # an INSERT and a SELECT to read them back).
-    rows = db.session.scalars(
-        insert(AttemptItem).returning(AttemptItem),
-        [
-            {"attempt_id": attempt.id, **{name: getattr(item, name) for name in _ITEM_FIELDS}}
-            for item in items
-        ],
-    ).all()
-    set_committed_value(attempt, "items", sorted(rows, key=lambda item: item.position))
-    return attempt
-
-
+_participants_table = Participant.__table__
+_attempts_table = Attempt.__table__
+_items_table = AttemptItem.__table__
+# Built once: the join's writes (a statement built per request costs more than it runs).
+_INSERT_PARTICIPANT = insert(_participants_table).returning(_participants_table.c.id)
+_INSERT_ATTEMPT = insert(_attempts_table).returning(_attempts_table.c.id)
+_INSERT_ITEMS = insert(_items_table).returning(_items_table.c.position, _items_table.c.id)
 _ITEM_FIELDS = (
     "position",
     "question_id",
@@ -182,6 +149,74 @@ _ITEM_FIELDS = (
     "points",
     "explanation",
 )
+
+
+def _start_attempt(
+    comp: Competition,
+    participant: Participant | dict,
+    event: Event,
+    number: int,
+    now: datetime,
+    elder: bool,
+    seed: int,
+    items: list[DrawnItem],
+) -> Attempt:
+    """Store a new attempt (and the participant, given as the dict of a new row) and
+    commit. Under SQLite every writer waits for the one before it, so the writes are
+    three plain INSERTs prepared beforehand, and the ORM objects the caller presents are
+    built after the commit from the values written (no reload)."""
+    limit = comp.elder_time_limit_s if elder and comp.elder_time_limit_s else comp.time_limit_s
+    deadline = now + timedelta(seconds=limit)
+    if comp.closes_at is not None:
+        deadline = min(deadline, comp.closes_at)
+    values = {
+        "token": new_token(),
+        "competition_id": comp.id,
+        "event_id": event.id,
+        "number": number,
+        "status": "active",
+        "seed": seed,
+        "started_at": now,
+        "deadline_at": deadline,
+        "finished_at": None,
+        "score": 0,
+        "max_score": comp.max_score,
+        "correct_count": 0,
+        "duration_ms": None,
+        "focus_losses": 0,
+        "elder": elder,
+        "certificate_token": None,
+    }
+    rows = [{name: getattr(item, name) for name in _ITEM_FIELDS} for item in items]
+    # The writes: from here to the commit SQLite's writer lock is held.
+    if isinstance(participant, dict):
+        values["participant_id"] = db.session.execute(_INSERT_PARTICIPANT, participant).scalar_one()
+    else:
+        values["participant_id"] = participant.id
+    attempt_id = db.session.execute(_INSERT_ATTEMPT, values).scalar_one()
+    for row in rows:
+        row["attempt_id"] = attempt_id
+    ids = dict(db.session.execute(_INSERT_ITEMS, rows).all())  # one multi-row INSERT
+    commit_keeping_state()
+    attempt = Attempt(id=attempt_id, **values)
+    stored = [
+        AttemptItem(
+            id=ids[row["position"]],
+            choice=None,
+            answered_at=None,
+            opened_at=None,
+            awarded=None,
+            **row,
+        )
+        for row in rows
+    ]
+    for obj in (attempt, *stored):
+        make_transient_to_detached(obj)
+        db.session.add(obj)
+    set_committed_value(attempt, "items", sorted(stored, key=lambda item: item.position))
+    set_committed_value(attempt, "competition", comp)
+    set_committed_value(attempt, "event", event)
+    return attempt
 
 
 @reads_first()
@@ -254,11 +289,14 @@ def _join_once(
     items = draw_items(comp, random.Random(seed), cached_pool(comp))
     if participant is None:
         unit = _resolve_unit(comp, unit_id, unit_name)
-        participant = Participant(competition_id=comp.id, name=name, phone=phone, unit=unit)
-        db.session.add(participant)
-        db.session.flush()
+        participant = {
+            "competition_id": comp.id,
+            "name": name,
+            "phone": phone,
+            "unit_id": unit.id,
+            "created_at": utcnow(),
+        }
     attempt = _start_attempt(comp, participant, event, used + 1, now, elder, seed, items)
-    commit_keeping_state()  # the caller presents what was just written: no reload
     return attempt, True
 
 
