@@ -448,7 +448,9 @@ def guard_active(attempt: Attempt, now: datetime) -> None:
 
 def _finish(attempt: Attempt, status: str, finished_at: datetime) -> bool:
     """Move an active attempt to ``status`` and score it; False when another request
-    finished it first. Scores from the item snapshots only. Commits."""
+    finished it first. Scores from the item snapshots only. Commits; the attempt and its
+    items then show what was written (no reload)."""
+    mode = attempt.competition.multiple_scoring  # read before the row lock is taken
     won = db.session.execute(
         update(Attempt)
         .where(Attempt.id == attempt.id, Attempt.status == "active")
@@ -464,9 +466,9 @@ def _finish(attempt: Attempt, status: str, finished_at: datetime) -> bool:
     items = db.session.scalars(
         select(AttemptItem)
         .where(AttemptItem.attempt_id == attempt.id)
+        .order_by(AttemptItem.position)
         .execution_options(populate_existing=True)
     ).all()
-    mode = attempt.competition.multiple_scoring
     score = correct = 0
     for item in items:
         qtype = QUESTION_TYPES[item.qtype]
@@ -475,19 +477,19 @@ def _finish(attempt: Attempt, status: str, finished_at: datetime) -> bool:
             item.awarded = round(item.awarded * pacing.speed_factor(attempt, item))
         score += item.awarded
         correct += qtype.is_correct(item.choice, item.key)
-    duration = max(0, int((finished_at - attempt.started_at).total_seconds() * 1000))
-    db.session.execute(
-        update(Attempt)
-        .where(Attempt.id == attempt.id)
-        .values(
-            score=score,
-            correct_count=correct,
-            duration_ms=duration,
-            max_score=sum(i.points for i in items),
-        )
-    )
-    db.session.commit()
-    db.session.refresh(attempt)
+    written = {
+        "status": status,
+        "finished_at": finished_at,
+        "score": score,
+        "correct_count": correct,
+        "duration_ms": max(0, int((finished_at - attempt.started_at).total_seconds() * 1000)),
+        "max_score": sum(i.points for i in items),
+    }
+    db.session.execute(update(Attempt).where(Attempt.id == attempt.id).values(**written))
+    commit_keeping_state()  # flushes the items' awards
+    for name, value in written.items():
+        set_committed_value(attempt, name, value)
+    set_committed_value(attempt, "items", list(items))
     return True
 
 
