@@ -1,0 +1,99 @@
+"""The SQL the participant hot paths send, as a regression guard (counts, not times):
+the event GET a phone sends on scanning is served from the set-up cache, a join writes in
+three INSERTs with no read between its first write and its commit (SQLite's writer lock
+is held only for those), an answer save is one read and its writes, a submit reloads
+nothing it has just written."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event as sa_event
+
+from quizapp.extensions import db
+from tests.conftest import correct_choice
+
+WRITES = ("INSERT", "UPDATE", "DELETE", "WITH")
+
+
+@pytest.fixture
+def statements(app):
+    """The statements each request sends: ``statements.during(fn)`` -> list of SQL."""
+
+    class Log:
+        def __init__(self):
+            self.sql: list[str] = []
+            self.on = False
+
+        def during(self, fn):
+            self.sql, self.on = [], True
+            try:
+                fn()
+            finally:
+                self.on = False
+            return list(self.sql)
+
+    log = Log()
+
+    def before(_conn, _cursor, statement, _params, _context, _many):
+        if log.on:
+            log.sql.append(" ".join(statement.split()))
+
+    sa_event.listen(db.engine, "before_cursor_execute", before)
+    yield log
+    sa_event.remove(db.engine, "before_cursor_execute", before)
+
+
+@pytest.fixture
+def event(make_event):
+    return make_event()
+
+
+def _join(client, event, phone):
+    body = {"name": "王五", "phone": phone, "unit_id": event.competition.units[0].id}
+    response = client.post(f"/api/v1/events/{event.join_token}/attempts", json=body)
+    assert response.status_code == 201, response.json
+    return response.json["attempt"]
+
+
+def test_event_get_is_served_from_the_cache(client, event, statements):
+    url = f"/api/v1/events/{event.join_token}"
+    assert statements.during(lambda: client.get(url))  # the first one reads
+    assert statements.during(lambda: client.get(url)) == []
+
+
+def test_a_join_writes_last_in_three_inserts(client, event, statements):
+    _join(client, event, "13700000001")  # warms the set-up cache
+    got = {}
+    sql = statements.during(lambda: got.update(_join(client, event, "13700000002")))
+    writes = [i for i, s in enumerate(sql) if s.upper().startswith(WRITES)]
+    assert [sql[i].split()[2] for i in writes] == ["participants", "attempts", "attempt_items"]
+    assert writes == list(range(len(sql) - 3, len(sql))), sql  # nothing read after a write
+    assert len(sql) <= 8, sql
+    assert len(got["questions"]) == 7
+
+
+def test_an_answer_save_is_one_read_and_its_writes(client, event, statements, db_session):
+    attempt = _join(client, event, "13700000001")
+    q = attempt["questions"][0]
+    path = f"/api/v1/attempts/{attempt['token']}/answers/{q['position']}"
+    sql = statements.during(lambda: client.put(path, json={"choice": correct_choice(q)}))
+    assert sql[0].startswith("SELECT") and len(sql) == 1 + (
+        2 if db.engine.dialect.name == "sqlite" else 1
+    ), sql
+    assert all(s.upper().startswith(WRITES) for s in sql[1:])
+
+
+def test_a_submit_reloads_nothing_it_wrote(client, event, statements):
+    attempt = _join(client, event, "13700000001")
+    for q in attempt["questions"]:
+        client.put(
+            f"/api/v1/attempts/{attempt['token']}/answers/{q['position']}",
+            json={"choice": correct_choice(q)},
+        )
+    got = {}
+    sql = statements.during(
+        lambda: got.update(client.post(f"/api/v1/attempts/{attempt['token']}/submit").json)
+    )
+    assert got["result"]["score"] == got["result"]["max_score"] == 45
+    assert len(sql) <= 9, sql
+    assert sum(s.startswith("SELECT attempt_items") for s in sql) == 1, sql
