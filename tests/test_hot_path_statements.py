@@ -7,8 +7,8 @@ nothing it has just written."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event as sa_event
 
+from bench.profile_hot_paths import StatementLog
 from quizapp.extensions import db
 from tests.conftest import correct_choice
 
@@ -17,30 +17,10 @@ WRITES = ("INSERT", "UPDATE", "DELETE", "WITH")
 
 @pytest.fixture
 def statements(app):
-    """The statements each request sends: ``statements.during(fn)`` -> list of SQL."""
-
-    class Log:
-        def __init__(self):
-            self.sql: list[str] = []
-            self.on = False
-
-        def during(self, fn):
-            self.sql, self.on = [], True
-            try:
-                fn()
-            finally:
-                self.on = False
-            return list(self.sql)
-
-    log = Log()
-
-    def before(_conn, _cursor, statement, _params, _context, _many):
-        if log.on:
-            log.sql.append(" ".join(statement.split()))
-
-    sa_event.listen(db.engine, "before_cursor_execute", before)
-    yield log
-    sa_event.remove(db.engine, "before_cursor_execute", before)
+    """The statements a request sends: ``statements.during(fn)`` -> list of SQL."""
+    log = StatementLog(db.engine)
+    log.during = log.capture
+    return log
 
 
 @pytest.fixture
