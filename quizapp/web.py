@@ -70,9 +70,14 @@ def _check_url_values(_endpoint, values) -> None:
             abort(404)
 
 
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 def _refuse_nul() -> None:
-    """400 for a NUL character in a query or form field: no text column can store it."""
-    for data in (request.args, request.form):
+    """400 for a NUL character in a query or form field: no text column can store it.
+    (Only form bodies have form fields: a JSON body is not run through the form parser.)"""
+    sources = (request.args, request.form) if request.mimetype in _FORM_TYPES else (request.args,)
+    for data in sources:
         for key, values in data.lists():
             if "\x00" in key or any("\x00" in v for v in values):
                 abort(400)
