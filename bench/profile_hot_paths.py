@@ -35,7 +35,9 @@ from quizapp.extensions import db  # noqa: E402
 
 def setup(instance: str):
     os.environ["INSTANCE_PATH"] = instance
-    app = create_app({"RATELIMIT_ENABLED": False, "SECRET_KEY": "bench"})
+    app = create_app(
+        {"RATELIMIT_ENABLED": os.environ.get("BENCH_RATELIMIT") == "1", "SECRET_KEY": "bench"}
+    )
     from flask_migrate import upgrade
 
     from quizapp.banks.services import load_directory
