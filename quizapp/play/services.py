@@ -185,7 +185,6 @@ def _start_attempt(
         "duration_ms": None,
         "focus_losses": 0,
         "elder": elder,
-        "certificate_token": None,
     }
     rows = [{name: getattr(item, name) for name in _ITEM_FIELDS} for item in items]
     # The writes: from here to the commit SQLite's writer lock is held.
@@ -213,6 +212,7 @@ def _start_attempt(
     for obj in (attempt, *stored):
         make_transient_to_detached(obj)
         db.session.add(obj)
+    set_committed_value(attempt, "certificate_token", None)  # issued on first view
     set_committed_value(attempt, "items", sorted(stored, key=lambda item: item.position))
     set_committed_value(attempt, "competition", comp)
     set_committed_value(attempt, "event", event)
