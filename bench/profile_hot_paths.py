@@ -1,13 +1,13 @@
 """Profile the participant hot paths in process: where the time of one request goes.
 
-For the event GET a phone sends after scanning, answer save
-(PUT /api/v1/attempts/<token>/answers/<n>), join, submit and screen data it prints the
-SQL statements one request issues (text and count) and cProfile's top functions by
-cumulative and by own time, through Werkzeug's test client on SQLite (or on PostgreSQL
-with DATABASE_URL set).
+For the JSON API's event GET, join, answer save (PUT /api/v1/attempts/<token>/answers/<n>),
+submit and screen data, and for the pages a phone opens after scanning the QR code in
+WeChat (join page, join form, quiz page), it prints the SQL statements one request issues
+(text and count) and cProfile's top functions by cumulative and by own time, through
+Werkzeug's test client on SQLite (or on PostgreSQL with DATABASE_URL set).
 
-Run: .venv/bin/python bench/profile_hot_paths.py [--path event|save|join|submit|screen|all]
-     [--n 300] [--top 25]
+Run: .venv/bin/python bench/profile_hot_paths.py [--path event|save|join|submit|screen|
+     joinpage|joinform|quizpage|all] [--n 300] [--top 25]
 Measures; asserts nothing; changes nothing outside its temporary instance folder.
 """
 
@@ -18,6 +18,7 @@ import cProfile
 import io
 import os
 import pstats
+import re
 import sys
 import tempfile
 import time
@@ -74,7 +75,19 @@ class StatementLog:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "--path", default="all", choices=("event", "save", "join", "submit", "screen", "all")
+        "--path",
+        default="all",
+        choices=(
+            "event",
+            "save",
+            "join",
+            "submit",
+            "screen",
+            "joinpage",
+            "joinform",
+            "quizpage",
+            "all",
+        ),
     )
     parser.add_argument("--n", type=int, default=300, help="requests profiled per path")
     parser.add_argument("--top", type=int, default=25)
@@ -131,12 +144,58 @@ def main() -> None:
         r = client.get(f"/api/v1/events/{event['join_token']}")
         assert r.status_code == 200
 
-    paths = {"event": event_get, "save": save, "join": join, "submit": submit, "screen": screen}
+    # The pages a phone opens after scanning the QR code in WeChat (the HTML flow): the
+    # join page (a first visit: no cookie), the join form sent, the quiz page.
+    join_url = f"/j/{event['join_token']}"
+
+    def join_page():
+        r = app.test_client().get(join_url)
+        assert r.status_code == 200
+
+    forms: list[tuple] = []
+
+    def join_form():
+        phone, csrf, number = forms.pop()
+        r = phone.post(
+            join_url,
+            data={
+                "csrf_token": csrf,
+                "name": f"表单{number}",
+                "phone": f"137{number:08d}",
+                "unit_id": unit_id,
+            },
+        )
+        assert r.status_code == 302, r.status_code
+
+    def quiz_page():
+        k = next(rot)
+        r = client.get(f"/a/{attempts[k % len(attempts)]['token']}")
+        assert r.status_code == 200
+
+    def prepare_forms(count: int) -> None:
+        for _ in range(count):
+            phone = app.test_client()
+            page = phone.get(join_url).get_data(as_text=True)
+            csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+            forms.append((phone, csrf.group(1), next(counter)))
+
+    paths = {
+        "event": event_get,
+        "save": save,
+        "join": join,
+        "submit": submit,
+        "screen": screen,
+        "joinpage": join_page,
+        "joinform": join_form,
+        "quizpage": quiz_page,
+    }
     chosen = list(paths) if args.path == "all" else [args.path]
     for name in chosen:
         fn = paths[name]
         if name == "submit":  # one fresh attempt per submit: warm-up, log, timing, profile
             to_submit.extend(join() for _ in range(2 * args.n + 2))
+        if name == "joinform":  # one phone with its join page per form
+            prepare_forms(2 * args.n + 2)
         fn()  # warm
         statements = log.capture(fn)
         print(f"\n=== {name}: {len(statements)} SQL statements per request ===")
