@@ -10,7 +10,10 @@ INSTANCE_PATH; on PostgreSQL a fresh database, dropped afterwards), starts gunic
     endpoint of the same shape served by the same gunicorn settings in the same run;
 (b) a start burst: N simulated phones join within a window (GET the event, POST a join
     with a distinct name and phone and a unit), answer every question with random think
-    time, then submit; one event screen polls every 3 s meanwhile. Errors are every
+    time, then submit; one event screen polls every 3 s meanwhile. With ``--flow pages``
+    the phones join as a QR code scanned in WeChat makes them: the join page, its form
+    (with the page's CSRF token and the phone's own session cookie), the quiz page, whose
+    questions they then answer through the API as static/js/quiz.js does. Errors are every
     non-2xx answer or exception; an answer is lost when it was acknowledged (200) but the
     database does not hold it afterwards (one SQL query over the competition);
 (c) sustained answering, open loop, at 80 % of the maximum measured in (a); latency is
@@ -26,7 +29,8 @@ The load generator and the server share the machine's cores: on a 2-core machine
 client's own CPU time (printed) is taken from the server.
 
 Run: .venv/bin/python bench/load_bench.py [--quick] [--write] [--backend sqlite|postgres|both]
-     [--n PHONES] [--workers W] [--threads T]
+     [--n PHONES] [--workers W] [--threads T] [--think LOW,HIGH] [--window S]
+     [--flow api|pages]
 ``--quick`` is the CI smoke run (N=50, short think times, seconds per phase).
 ``--write`` appends the tables, the machine and the gunicorn settings to bench/RESULTS.md.
 Exit status 1 only when the run is broken, never on timing: an acknowledged answer or
@@ -497,18 +501,23 @@ async def call(
     path: str,
     body: dict | None = None,
     started: float | None = None,
+    *,
+    form: dict | None = None,
+    headers: dict | None = None,
+    redirect_ok: bool = False,
 ) -> httpx.Response | None:
     """One request; its latency (from ``started``, default now) goes under ``kind``.
-    Returns the response when it is 2xx, else counts the error and returns None."""
+    ``body`` is sent as JSON, ``form`` as a form. Returns the response when it is 2xx
+    (or a 3xx with ``redirect_ok``), else counts the error and returns None."""
     t0 = time.perf_counter() if started is None else started
     try:
-        response = await client.request(method, path, json=body)
+        response = await client.request(method, path, json=body, data=form, headers=headers)
     except httpx.HTTPError as exc:
         stats.errors[f"{kind} {type(exc).__name__}"] += 1
         stats.error_times.append(time.time())
         return None
     stats.latency.setdefault(kind, []).append(time.perf_counter() - t0)
-    if 200 <= response.status_code < 300:
+    if 200 <= response.status_code < 300 or (redirect_ok and 300 <= response.status_code < 400):
         return response
     code = ""
     with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
@@ -517,6 +526,72 @@ async def call(
     stats.error_times.append(time.time())
     stats.server_errors += response.status_code >= 500
     return None
+
+
+# What a phone's browser reads from the pages (the page hooks of shared/API.md).
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+_UNIT = re.compile(r'<option value="(\d+)"')
+_ATTEMPT_URL = re.compile(r"/a/([A-Za-z0-9_-]+)")
+_QUESTION = re.compile(r'data-pos="(\d+)" data-type="(\w+)"')
+_INPUT = re.compile(r'name="q(\d+)" value="([A-Z]+)"')
+
+
+def _session_cookie(response: httpx.Response) -> str:
+    for header in response.headers.get_list("set-cookie"):
+        if header.startswith("session="):
+            return header.split(";", 1)[0]
+    return ""
+
+
+def questions_on_page(html: str) -> list[dict]:
+    """The questions of a quiz page as the API shows them (position, type, option keys)."""
+    questions = {
+        int(pos): {"position": int(pos), "type": qtype, "options": []}
+        for pos, qtype in _QUESTION.findall(html)
+    }
+    for pos, key in _INPUT.findall(html):
+        questions[int(pos)]["options"].append({"key": key})
+    return [questions[pos] for pos in sorted(questions)]
+
+
+async def join_by_pages(client, stats: Stats, join_token: str, i: int) -> tuple | None:
+    """What a phone does after scanning the QR code in WeChat: the join page, its form
+    (then the redirect), the quiz page. Its own session cookie is sent by hand (phones
+    share connections and so the client's cookie jar). Returns (token, questions)."""
+    r = await call(client, stats, "event", "GET", f"/j/{join_token}")
+    if r is None:
+        return None
+    page, cookie = r.text, _session_cookie(r)
+    units = _UNIT.findall(page)
+    form = {
+        "csrf_token": _CSRF.search(page).group(1),
+        "name": f"压测页{i}",
+        "phone": f"14{i:09d}",
+        "unit_id": units[i % len(units)] if units else "",
+        "unit_name": "" if units else "压测单位",
+    }
+    headers = {"Cookie": cookie} if cookie else None
+    r = await call(
+        client,
+        stats,
+        "join",
+        "POST",
+        f"/j/{join_token}",
+        form=form,
+        headers=headers,
+        redirect_ok=True,
+    )
+    if r is None:
+        return None
+    found = _ATTEMPT_URL.search(r.headers.get("location", ""))
+    if r.status_code != 302 or found is None:
+        stats.errors[f"join {r.status_code} no redirect to the quiz"] += 1
+        return None
+    token = found.group(1)
+    r = await call(client, stats, "quiz page", "GET", f"/a/{token}", headers=headers)
+    if r is None:
+        return None
+    return token, questions_on_page(r.text)
 
 
 def choice_for(question: dict, rng: random.Random) -> str:
@@ -664,8 +739,12 @@ class Burst:
     loop_lag: list[float]  # how late the load generator's 0.1 s timer fired, seconds
 
 
-async def burst(server: Server, inst: Instance, sizes: Sizes, n: int, seed: int) -> Burst:
-    """(b): ``n`` phones join within the window, answer with think time, submit."""
+async def burst(
+    server: Server, inst: Instance, sizes: Sizes, n: int, seed: int, flow: str = "api"
+) -> Burst:
+    """(b): ``n`` phones join within the window, answer with think time, submit. ``flow``
+    "api": they join through the JSON API (event GET, join POST); "pages": through the
+    pages a phone opens from the QR code (join page, form, quiz page)."""
     stats = Stats()
     rng = random.Random(seed)
     offsets = sorted(rng.uniform(0, sizes.burst_window_s) for _ in range(n))
@@ -679,17 +758,25 @@ async def burst(server: Server, inst: Instance, sizes: Sizes, n: int, seed: int)
             nonlocal last_join
             me, prng, client = phones[i], random.Random(seed * 1_000_003 + i), clients[i]
             await asyncio.sleep(max(0.0, t0 + offsets[i] - time.perf_counter()))
-            r = await call(client, stats, "event", "GET", f"/api/v1/events/{inst.join_token}")
-            if r is None:
-                return
-            units = r.json()["competition"]["units"]
-            r = await call(client, stats, "join", "POST", join_path, join_body("13", i, units))
-            last_join = max(last_join, time.perf_counter())
-            if r is None:
-                return
-            attempt = r.json()["attempt"]
-            me.token = attempt["token"]
-            for question in attempt["questions"]:
+            if flow == "pages":
+                joined = await join_by_pages(client, stats, inst.join_token, i)
+                last_join = max(last_join, time.perf_counter())
+                if joined is None:
+                    return
+                me.token, questions = joined
+            else:
+                path = f"/api/v1/events/{inst.join_token}"
+                r = await call(client, stats, "event", "GET", path)
+                if r is None:
+                    return
+                units = r.json()["competition"]["units"]
+                r = await call(client, stats, "join", "POST", join_path, join_body("13", i, units))
+                last_join = max(last_join, time.perf_counter())
+                if r is None:
+                    return
+                attempt = r.json()["attempt"]
+                me.token, questions = attempt["token"], attempt["questions"]
+            for question in questions:
                 await asyncio.sleep(prng.uniform(*sizes.think_s))
                 path = f"/api/v1/attempts/{me.token}/answers/{question['position']}"
                 body = {"choice": choice_for(question, prng)}
@@ -843,7 +930,14 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "**missed**"
 
 
-def run_backend(backend: str, sizes: Sizes, n: int, overrides: dict[str, str], keep: bool):
+def run_backend(
+    backend: str,
+    sizes: Sizes,
+    n: int,
+    overrides: dict[str, str],
+    keep: bool,
+    flow: str = "api",
+):
     workdir = Path(tempfile.mkdtemp(prefix=f"quiz-load-{backend}-"))
     seed = 20260924
     log(f"{backend}: preparing an instance in {workdir}")
@@ -930,7 +1024,7 @@ def run_backend(backend: str, sizes: Sizes, n: int, overrides: dict[str, str], k
             f"{backend}: burst of {n} phones joining within {sizes.burst_window_s:.0f} s, "
             f"think {sizes.think_s[0]}–{sizes.think_s[1]} s"
         )
-        b = asyncio.run(burst(app, inst, sizes, n, seed + 3))
+        b = asyncio.run(burst(app, inst, sizes, n, seed + 3, flow))
         log(f"{backend}: burst done in {b.seconds:.0f} s; checking the database")
         stored = stored_attempts(inst)
         acked = sum(len(p.acked) for p in b.phones)
@@ -942,10 +1036,15 @@ def run_backend(backend: str, sizes: Sizes, n: int, overrides: dict[str, str], k
         joined = sum(1 for p in b.phones if p.token)
         bs = b.stats
         errors = bs.error_count()
-        all_lat = [x for k in ("event", "join", "save", "submit") for x in bs.latency.get(k, [])]
+        all_lat = [
+            x
+            for k in ("event", "join", "quiz page", "save", "submit")
+            for x in bs.latency.get(k, [])
+        ]
         rows.append(
             (
-                f"(b) burst: {n:,} phones join within {sizes.burst_window_s:.0f} s, "
+                f"(b) burst: {n:,} phones join within {sizes.burst_window_s:.0f} s"
+                f"{' through the pages' if flow == 'pages' else ''}, "
                 f"{sizes.think_s[0]:g}–{sizes.think_s[1]:g} s think, submit",
                 f"{joined:,} joined (the last join answered {b.joins_done_s:.1f} s after the "
                 f"first was sent); {sum(p.submitted for p in b.phones):,} submitted; whole "
@@ -973,11 +1072,13 @@ def run_backend(backend: str, sizes: Sizes, n: int, overrides: dict[str, str], k
                 verdict(lost == 0 and lost_submits == 0),
             )
         )
+        pages = flow == "pages"
         for kind, label in (
-            ("join", "(b) join POST p50/p95/p99"),
+            ("join", f"(b) join {'form ' if pages else ''}POST p50/p95/p99"),
             ("save", "(b) answer save p50/p95/p99"),
             ("submit", "(b) submit p50/p95/p99"),
-            ("event", "(b) event GET before joining p50/p95/p99"),
+            ("event", f"(b) {'join page' if pages else 'event'} GET before joining p50/p95/p99"),
+            *([("quiz page", "(b) quiz page GET after joining p50/p95/p99")] if pages else []),
             ("screen", "(b) screen poll (every 3 s) p50/p95/p99"),
         ):
             values = bs.latency.get(kind, [])
@@ -1135,6 +1236,12 @@ def main() -> int:
     parser.add_argument("--think", help="think time range in seconds, e.g. 1,3")
     parser.add_argument("--window", type=float, help="seconds within which every phone joins")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders")
+    parser.add_argument(
+        "--flow",
+        choices=("api", "pages"),
+        default="api",
+        help="how phones join in (b): the JSON API, or the pages a QR code opens",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     if args.burst_timeout:
@@ -1158,7 +1265,7 @@ def main() -> int:
     code = Path(tempfile.mkdtemp(prefix="quiz-load-src-"))
     try:
         SRC = copy_code(code)
-        results = [run_backend(b, sizes, n, overrides, args.keep) for b in backends]
+        results = [run_backend(b, sizes, n, overrides, args.keep, args.flow) for b in backends]
         settings = gunicorn_settings(server_env(overrides))
     finally:
         shutil.rmtree(code, ignore_errors=True)
@@ -1167,7 +1274,8 @@ def main() -> int:
         f"## {time.strftime('%Y-%m-%d')} — load_bench.py{' --quick' if args.quick else ''}"
         f" --backend {args.backend}{f' --n {n}' if args.n else ''}"
         f"{f' --think {args.think}' if args.think else ''}"
-        f"{f' --window {args.window:g}' if args.window else ''}\n\n"
+        f"{f' --window {args.window:g}' if args.window else ''}"
+        f"{' --flow pages' if args.flow == 'pages' else ''}\n\n"
         f"Machine: {machine()}. The load generator (one asyncio process, httpx) and the "
         f"server share these {os.cpu_count()} cores; load average before "
         f"{load_before[0]:.1f}, after {load_after[0]:.1f} (other processes on the machine "

@@ -37,6 +37,7 @@ echo "== Security: pip-audit (known vulnerabilities in requirements.txt) =="
 echo "== Benchmark smoke run (no timing asserted) =="
 .venv/bin/python bench/app_bench.py --quick 2>/dev/null
 .venv/bin/python bench/load_bench.py --quick --backend sqlite
+.venv/bin/python bench/load_bench.py --quick --backend sqlite --flow pages
 echo "== SQLite (unit, integration, browser) =="
 .venv/bin/python -m pytest -q "$@"
 echo "== PostgreSQL (unit, integration) =="
