@@ -77,3 +77,9 @@ def test_a_submit_reloads_nothing_it_wrote(client, event, statements):
     assert got["result"]["score"] == got["result"]["max_score"] == 45
     assert len(sql) <= 9, sql
     assert sum(s.startswith("SELECT attempt_items") for s in sql) == 1, sql
+
+
+def test_the_join_page_is_served_from_the_cache(client, event, statements):
+    url = f"/j/{event.join_token}"
+    assert client.get(url).status_code == 200
+    assert statements.during(lambda: client.get(url)) == []

@@ -183,3 +183,16 @@ def test_caching_can_be_turned_off(app, client, event):
     client.get(url)
     _elsewhere("UPDATE events SET name = '分会场' WHERE id = :id", id=event.id)
     assert client.get(url).json["event"]["name"] == "分会场"
+
+
+def test_the_join_page_is_cached_like_the_event_info(client, event, clock):
+    url = f"/j/{event.join_token}"
+    assert "主会场" in client.get(url).get_data(as_text=True)
+    _elsewhere("UPDATE events SET name = '分会场' WHERE id = :id", id=event.id)
+    assert "主会场" in client.get(url).get_data(as_text=True)
+    clock[0] += 2.5
+    assert "分会场" in client.get(url).get_data(as_text=True)
+    event.name = "第三会场"
+    db.session.commit()
+    page = client.get(url)
+    assert page.status_code == 200 and "第三会场" in page.get_data(as_text=True)

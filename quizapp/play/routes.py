@@ -23,20 +23,33 @@ from quizapp.web import base_url
 bp = Blueprint("play", __name__)
 
 
-def _join_form(event) -> JoinForm:
+def _join_form(units) -> JoinForm:
     form = JoinForm()
-    comp = event.competition
-    form.unit_id.choices = [("", _("— choose your unit —"))] + [
-        (str(u.id), u.name) for u in comp.units
-    ]
+    form.unit_id.choices = [("", _("— choose your unit —"))] + [(str(u.id), u.name) for u in units]
     return form
 
 
-@bp.route("/j/<token>", methods=["GET", "POST"])
+@bp.get("/j/<token>")
+def join_page(token: str):
+    """What the QR code opens; every phone at a venue asks for it within seconds, so its
+    data comes from the set-up cache (the form's CSRF token is each phone's own)."""
+    now = utcnow()
+    page = services.join_page(token)
+    return render_template(
+        "play/join.html",
+        event=page.event,
+        comp=page.comp,
+        form=_join_form(page.comp.units),
+        info={**page.info, "is_open": page.is_open(now)},
+        elder_default=page.event.elder_default,
+    )
+
+
+@bp.post("/j/<token>")
 def join(token: str):
     event = services.event_by_join_token(token)
     comp = event.competition
-    form = _join_form(event)
+    form = _join_form(comp.units)
     now = utcnow()
     if form.validate_on_submit():
         try:
@@ -66,7 +79,6 @@ def join(token: str):
                 return redirect(url_for("play.result", token=best.token))
         except DomainError as err:
             flash(err.message, "error")
-    status = 422 if request.method == "POST" else 200
     return render_template(
         "play/join.html",
         event=event,
@@ -74,7 +86,7 @@ def join(token: str):
         form=form,
         info=competition_info(comp, now),
         elder_default=event.elder_default,
-    ), status
+    ), 422
 
 
 def _last_attempt(competition_id: int, phone: str) -> Attempt | None:

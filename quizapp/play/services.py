@@ -12,7 +12,9 @@ import random
 import re
 import secrets
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -30,6 +32,7 @@ from quizapp.extensions import db
 from quizapp.play import pacing
 from quizapp.play.draw import DrawnItem, cached_pool, draw_items
 from quizapp.play.models import Attempt, AttemptItem, Participant
+from quizapp.setup_cache import setup_cache
 from quizapp.sqlite_writer import reads_first
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")
@@ -93,6 +96,47 @@ def event_by_join_token(token: str) -> Event:
     if event is None:
         raise NotFound(_("This event link is not valid. Please scan the QR code again."))
     return event
+
+
+@dataclass(frozen=True)
+class JoinPage:
+    """What the join page shows of an event (plain values, shared by the phones that scan
+    its QR code; see ``join_page``)."""
+
+    event: SimpleNamespace  # name, venue, elder_default
+    comp: SimpleNamespace  # title, theme, free_units, units (each with id and name)
+    info: dict  # leaderboards.screen.competition_info, without is_open
+    opens_at: datetime
+    closes_at: datetime | None
+
+    def is_open(self, now: datetime) -> bool:
+        return self.opens_at <= now and (self.closes_at is None or now < self.closes_at)
+
+
+def join_page(token: str) -> JoinPage:
+    """The join page's data for the event with this join token, from this process's
+    set-up cache (quizapp.setup_cache). Raises NotFound (not cached)."""
+    from quizapp.leaderboards.screen import competition_info
+
+    def load() -> JoinPage:
+        event = event_by_join_token(token)
+        comp = event.competition
+        units = [SimpleNamespace(id=u.id, name=u.name) for u in comp.units]
+        info = competition_info(comp, comp.opens_at)
+        info.pop("is_open")
+        return JoinPage(
+            event=SimpleNamespace(
+                name=event.name, venue=event.venue, elder_default=event.elder_default
+            ),
+            comp=SimpleNamespace(
+                title=comp.title, theme=comp.theme, free_units=comp.free_units, units=units
+            ),
+            info=info,
+            opens_at=comp.opens_at,
+            closes_at=comp.closes_at,
+        )
+
+    return setup_cache().get(("join page", token), load)
 
 
 def attempt_by_token(token: str) -> Attempt:
