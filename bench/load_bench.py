@@ -414,6 +414,21 @@ def prepare(backend: str, workdir: Path, overrides: dict[str, str]) -> Instance:
 
 
 def drop(inst: Instance) -> None:
+    """Leave the shared services as found: the run's database, its screen boards in Redis
+    (keyed by a hash of the database URL, see quizapp.leaderboards.screen)."""
+    if inst.env.get("REDIS_URL") and inst.env.get("DATABASE_URL"):
+        import hashlib
+
+        import redis
+
+        digest = hashlib.sha256(inst.env["DATABASE_URL"].encode()).hexdigest()[:10]
+        client = redis.Redis.from_url(inst.env["REDIS_URL"], socket_timeout=5)
+        try:
+            keys = list(client.scan_iter(f"quizapp:screen:{digest}:*", count=1000))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
     if inst.pg_name:
         _pg_admin(f'DROP DATABASE IF EXISTS "{inst.pg_name}" WITH (FORCE)')
         inst.pg_name = None
