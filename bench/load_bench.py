@@ -213,6 +213,7 @@ def gunicorn_settings(env: dict[str, str]) -> dict:
     keys = (
         "workers",
         "threads",
+        "worker_connections",
         "worker_class",
         "timeout",
         "graceful_timeout",

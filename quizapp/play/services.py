@@ -19,6 +19,7 @@ from types import SimpleNamespace
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import Integer, String, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -27,6 +28,7 @@ from quizapp.auth.services import normalise_name
 from quizapp.banks.qtypes import QUESTION_TYPES
 from quizapp.competitions.models import Competition, CompetitionUnit, Event
 from quizapp.dbtypes import new_token, utcnow
+from quizapp.driver_sql import DriverStatement
 from quizapp.errors import Conflict, InvalidField, NotFound
 from quizapp.extensions import db
 from quizapp.play import pacing
@@ -422,6 +424,12 @@ _SAVE_PEEK = (
     .where(_attempts.c.token == bindparam("token", type_=String))
 )
 
+# The most frequent request: its statements run on the DBAPI cursor (quizapp.driver_sql).
+_RUN_SAVE_PEEK = DriverStatement(_SAVE_PEEK)
+_RUN_SAVE_LOCK = DriverStatement(_SAVE_LOCK)
+_RUN_SAVE_WRITE = DriverStatement(_SAVE_WRITE)
+_RUN_SAVE_LOCK_AND_WRITE = DriverStatement(_SAVE_LOCK_AND_WRITE)
+
 
 @reads_first()
 def save_answer(token: str, position: int, raw_choice: object, now: datetime | None = None) -> str:
@@ -431,7 +439,8 @@ def save_answer(token: str, position: int, raw_choice: object, now: datetime | N
     DeadlinePassed. Commits.
     """
     now = now or utcnow()
-    peek = db.session.execute(_SAVE_PEEK, {"token": token, "position": position}).first()
+    connection = db.session.connection()
+    peek = _RUN_SAVE_PEEK.execute({"token": token, "position": position}, connection).first()
     if (
         peek is None
         or peek.item_id is None
@@ -443,7 +452,7 @@ def save_answer(token: str, position: int, raw_choice: object, now: datetime | N
     choice = QUESTION_TYPES[peek.qtype].normalise_choice(raw_choice, len(peek.options))
     if choice is None:
         raise InvalidChoice(_("That is not a valid choice for this question."), field="choice")
-    return _store_answer(peek.id, peek.item_id, choice, now)
+    return _store_answer(peek.id, peek.item_id, choice, now, connection)
 
 
 def _save_answer_checked(token: str, position: int, raw_choice: object, now: datetime) -> str:
@@ -463,16 +472,21 @@ def _save_answer_checked(token: str, position: int, raw_choice: object, now: dat
     return _store_answer(attempt.id, item.id, choice, now)
 
 
-def _store_answer(attempt_id: int, item_id: int, choice: str, now: datetime) -> str:
+def _store_answer(
+    attempt_id: int, item_id: int, choice: str, now: datetime, connection: Connection | None = None
+) -> str:
     cutoff = now - grace()
     write = {"item_id": item_id, "new_choice": choice or None, "now": now}
-    if db.session.get_bind().dialect.name == "sqlite":
-        locked = db.session.execute(_SAVE_LOCK, {"lock_attempt_id": attempt_id, "cutoff": cutoff})
+    connection = connection or db.session.connection()
+    if connection.dialect.name == "sqlite":
+        locked = _RUN_SAVE_LOCK.execute(
+            {"lock_attempt_id": attempt_id, "cutoff": cutoff}, connection
+        )
         if locked.rowcount == 1:
-            db.session.execute(_SAVE_WRITE, write)
+            _RUN_SAVE_WRITE.execute(write, connection)
     else:
-        locked = db.session.execute(
-            _SAVE_LOCK_AND_WRITE, {"lock_attempt_id": attempt_id, "cutoff": cutoff, **write}
+        locked = _RUN_SAVE_LOCK_AND_WRITE.execute(
+            {"lock_attempt_id": attempt_id, "cutoff": cutoff, **write}, connection
         )
     if locked.rowcount != 1:
         db.session.rollback()

@@ -422,3 +422,25 @@ def test_login_keeps_a_local_next(client, make_user):
         data={"email": "org@example.com", "password": "correct-horse-1"},
     )
     assert r.headers["Location"] == "/banks/"
+
+
+def test_the_participant_api_skips_the_limiter_check_and_pages_do_not(client, monkeypatch):
+    """Flask-Limiter's before-request check runs for pages (the login limits) and not for
+    the participant JSON API, which has no limits (quizapp.extensions._Limiter)."""
+    import flask_limiter
+
+    calls: list[str] = []
+    original = flask_limiter.Limiter._check_request_limit
+
+    def counting(self, *args, **kwargs):
+        from flask import request
+
+        calls.append(request.path)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(flask_limiter.Limiter, "_check_request_limit", counting)
+    client.get("/api/v1/events/0123456789abcdef0123456789abcdef")
+    client.put("/api/v1/attempts/0123456789abcdef0123456789abcdef/answers/1", json={})
+    assert calls == []
+    client.get("/login")
+    assert calls == ["/login"]

@@ -1,0 +1,160 @@
+"""Hot-path statements run straight on the DBAPI cursor of the session's connection.
+
+``Session.execute`` spends most of an answer save's database time in SQLAlchemy itself
+(the compiled-cache lookup, the execution context, the result wrapper: about 0.05 ms per
+statement and several times the time SQLite takes to run it; ``bench/profile_hot_paths``).
+A :class:`DriverStatement` is a Core statement compiled once per dialect; running it
+applies the statement's own bind processors (a datetime is stored exactly as SQLAlchemy
+would store it) and result processors, calls the engine's ``before_cursor_execute``
+listeners (the SQLite writer queue turns a read transaction into a writer before the
+first write; statement logs see the statement), and executes on the cursor of the
+session's connection, inside the session's transaction, which the caller commits as usual.
+
+A DBAPI error is raised as SQLAlchemy's wrapped exception, and a lost connection is
+invalidated, so callers and the error handlers (``quizapp.errors``: 503 ``unavailable``)
+see what ``Session.execute`` would raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from typing import Any
+
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import ClauseElement
+
+from .extensions import db
+
+
+class _Compiled:
+    """One statement compiled for one dialect, with its processors."""
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        if compiled.escaped_bind_names:  # names that need escaping: not supported here
+            raise ValueError(f"bind names need escaping: {compiled.escaped_bind_names}")
+        self.sql: str = compiled.string
+        self.positions: Sequence[str] | None = (
+            list(compiled.positiontup) if compiled.positional else None
+        )
+        binds = compiled.binds
+        # Values written into the statement itself (``status == "active"``).
+        self.literals: dict[str, Any] = {
+            name: bind.effective_value for name, bind in binds.items() if not bind.required
+        }
+        self.required = frozenset(name for name, bind in binds.items() if bind.required)
+        self.bind_processors: list[tuple[str, Callable]] = [
+            (name, processor)
+            for name, bind in binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))
+        ]
+        columns = getattr(statement, "selected_columns", None)
+        returning = getattr(statement, "_returning", ()) or ()
+        result_columns = list(columns) if columns is not None else list(returning)
+        self.keys = [column.key for column in result_columns]
+        self.result_processors: list[tuple[int, Callable]] = [
+            (i, processor)
+            for i, column in enumerate(result_columns)
+            if (processor := column.type.dialect_impl(dialect).result_processor(dialect, None))
+        ]
+
+    def parameters(self, values: dict[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        missing = self.required - values.keys()
+        if missing:
+            raise exc.ArgumentError(f"missing values for {sorted(missing)}")
+        params = {**self.literals, **values}
+        for name, processor in self.bind_processors:
+            params[name] = processor(params[name])
+        if self.positions is None:
+            return params
+        return tuple(params[name] for name in self.positions)
+
+
+class Row(tuple):
+    """A result row: a tuple whose columns are also attributes, by key."""
+
+    __slots__ = ()
+    _keys: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[type(self)._keys[name]]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class Result:
+    """What :meth:`DriverStatement.execute` returns: the rows (read at once) and the
+    cursor's rowcount."""
+
+    __slots__ = ("rows", "rowcount")
+
+    def __init__(self, rows: list[Row], rowcount: int) -> None:
+        self.rows, self.rowcount = rows, rowcount
+
+    def first(self) -> Row | None:
+        return self.rows[0] if self.rows else None
+
+
+class DriverStatement:
+    """A Core statement (SELECT, INSERT, UPDATE, DELETE, with or without RETURNING)
+    executed on the DBAPI cursor of ``db.session``'s connection."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._compiled: dict[Dialect, tuple[_Compiled, type[Row]]] = {}
+
+    def _for(self, dialect: Dialect) -> tuple[_Compiled, type[Row]]:
+        found = self._compiled.get(dialect)
+        if found is None:
+            compiled = _Compiled(self.statement, dialect)
+            row_type = type("Row", (Row,), {"__slots__": (), "_keys": {}})
+            row_type._keys = {key: i for i, key in enumerate(compiled.keys)}
+            found = self._compiled[dialect] = (compiled, row_type)
+        return found
+
+    def execute(self, values: dict[str, Any], connection: Connection | None = None) -> Result:
+        """Run with ``values`` on ``connection`` (default: ``db.session.connection()``,
+        which begins the session's transaction; pass it to save that call on a path that
+        runs several statements)."""
+        if connection is None:
+            connection = db.session.connection()
+        dialect = connection.dialect
+        compiled, row_type = self._for(dialect)
+        params = compiled.parameters(values)
+        fairy = connection.connection
+        cursor = fairy.cursor()
+        try:
+            for listener in connection.dispatch.before_cursor_execute:
+                listener(connection, cursor, compiled.sql, params, None, False)
+            try:
+                cursor.execute(compiled.sql, params)
+                raw = cursor.fetchall() if cursor.description is not None else []
+                rowcount = cursor.rowcount
+            except dialect.loaded_dbapi.Error as err:
+                invalidated = dialect.is_disconnect(err, fairy.dbapi_connection, cursor)
+                if invalidated:
+                    connection.invalidate(err)
+                raise exc.DBAPIError.instance(
+                    compiled.sql,
+                    params,
+                    err,
+                    dialect.loaded_dbapi.Error,
+                    connection_invalidated=invalidated,
+                    dialect=dialect,
+                ) from err
+        finally:
+            with suppress(dialect.loaded_dbapi.Error):  # its connection may be gone
+                cursor.close()
+        if compiled.result_processors:
+            rows = []
+            for record in raw:
+                record = list(record)
+                for i, processor in compiled.result_processors:
+                    record[i] = processor(record[i])
+                rows.append(row_type(record))
+        else:
+            rows = [row_type(record) for record in raw]
+        return Result(rows, rowcount)

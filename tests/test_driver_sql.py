@@ -1,0 +1,91 @@
+"""quizapp.driver_sql: Core statements run on the DBAPI cursor store and read values as
+the ORM does, are seen by the engine's statement listeners, and fail with SQLAlchemy's
+exceptions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import bindparam, exc, insert, select, update
+
+from bench.profile_hot_paths import StatementLog
+from quizapp.banks.models import Question
+from quizapp.driver_sql import DriverStatement
+from quizapp.extensions import db
+
+_questions = Question.__table__
+_READ = DriverStatement(
+    select(_questions.c.id, _questions.c.options, _questions.c.created_at).where(
+        _questions.c.id == bindparam("qid")
+    )
+)
+_STAMP = DriverStatement(
+    update(_questions)
+    .where(_questions.c.id == bindparam("qid"), _questions.c.is_active.is_(True))
+    .values(created_at=bindparam("stamp", type_=_questions.c.created_at.type))
+)
+
+
+@pytest.fixture
+def question(make_bank):
+    bank = make_bank(n=1)
+    return db.session.scalars(select(Question).where(Question.bank_id == bank.id)).first()
+
+
+def test_values_round_trip_as_through_the_orm(question):
+    stamp = datetime(2026, 9, 1, 8, 30, 15, 123456, tzinfo=UTC)
+    changed = _STAMP.execute({"qid": question.id, "stamp": stamp})
+    assert changed.rowcount == 1
+    db.session.commit()
+    db.session.expire_all()
+    orm = db.session.get(Question, question.id)
+    row = _READ.execute({"qid": question.id}).first()
+    db.session.commit()
+    assert row.id == row[0] == question.id
+    assert row.options == orm.options and isinstance(row.options, list) and row.options
+    assert row.created_at == orm.created_at == stamp  # aware UTC, as UTCDateTime returns
+    assert _READ.execute({"qid": -1}).first() is None
+    db.session.rollback()
+
+
+def test_the_literal_in_the_statement_is_bound(question):
+    question.is_active = False
+    db.session.commit()
+    assert _STAMP.execute({"qid": question.id, "stamp": datetime.now(UTC)}).rowcount == 0
+    db.session.rollback()
+
+
+def test_statement_listeners_see_it(app, question):
+    log = StatementLog(db.engine)
+    seen = log.capture(lambda: _READ.execute({"qid": question.id}))
+    db.session.rollback()
+    assert len(seen) == 1 and seen[0].startswith("SELECT questions.id")
+
+
+def test_bad_values_and_database_errors_raise_sqlalchemy_exceptions(question):
+    with pytest.raises(exc.ArgumentError):
+        _READ.execute({})
+    with pytest.raises(ValueError, match="naive"):  # the column type's own check
+        _STAMP.execute({"qid": question.id, "stamp": datetime(2026, 9, 1)})
+    duplicate = DriverStatement(
+        insert(_questions).values(
+            id=bindparam("qid"),
+            bank_id=question.bank_id,
+            type="single",
+            stem="dup",
+            options=[],
+            answer="A",
+            explanation="",
+            category="",
+            difficulty=1,
+            source="",
+            fingerprint="x",
+            is_active=True,
+            created_at=datetime.now(UTC),
+        )
+    )
+    with pytest.raises(exc.IntegrityError):
+        duplicate.execute({"qid": question.id})
+    db.session.rollback()
+    assert db.session.get(Question, question.id) is not None  # the session goes on
