@@ -11,10 +11,26 @@ import string
 import unicodedata
 from dataclasses import dataclass
 
+from flask import has_request_context
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 LETTERS = string.ascii_uppercase[:8]
 JUDGE_KEYS = ("T", "F")
+
+
+_JUDGE_OPTIONS: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
+def _judge_options() -> tuple[tuple[str, str], ...]:
+    """The judge options in the request's language, translated once per language (a
+    join shows up to 20 questions: two catalogue lookups each added up to a tenth of
+    its time; bench/profile_hot_paths.py)."""
+    locale = str(get_locale() or "") if has_request_context() else ""
+    options = _JUDGE_OPTIONS.get(locale)
+    if options is None:
+        options = _JUDGE_OPTIONS[locale] = (("T", str(_l("True"))), ("F", str(_l("False"))))
+    return options
 
 
 @dataclass(frozen=True)
@@ -27,7 +43,7 @@ class QuestionType:
     def display_options(self, options: list[str]) -> list[tuple[str, str]]:
         """(key, text) pairs as the phone shows them."""
         if self.name == "judge":
-            return [("T", str(_l("True"))), ("F", str(_l("False")))]
+            return list(_judge_options())
         return list(zip(LETTERS, options, strict=False))
 
     def normalise_choice(self, raw: object, option_count: int) -> str | None:
