@@ -17,7 +17,9 @@ def create_app(config: dict[str, Any] | None = None, *, cli: bool = True) -> Fla
     ``cli=False`` (the WSGI entry point) leaves out the command-line commands and the
     migration machinery (Alembic, openpyxl for imports): web workers stay smaller.
     """
-    app = Flask(
+    from quizapp.web import QuizFlask
+
+    app = QuizFlask(
         __name__,
         instance_path=os.environ.get("INSTANCE_PATH") or None,
         instance_relative_config=True,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import suppress
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import exc
@@ -73,16 +74,11 @@ class _Compiled:
 
 
 class Row(tuple):
-    """A result row: a tuple whose columns are also attributes, by key."""
+    """A result row: a tuple whose columns are also attributes, by key (properties made
+    per statement, as in a namedtuple: a column named ``count`` or ``index`` is the
+    column, not the tuple method)."""
 
     __slots__ = ()
-    _keys: dict[str, int] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[type(self)._keys[name]]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 class Result:
@@ -110,8 +106,8 @@ class DriverStatement:
         found = self._compiled.get(dialect)
         if found is None:
             compiled = _Compiled(self.statement, dialect)
-            row_type = type("Row", (Row,), {"__slots__": (), "_keys": {}})
-            row_type._keys = {key: i for i, key in enumerate(compiled.keys)}
+            columns = {key: property(itemgetter(i)) for i, key in enumerate(compiled.keys)}
+            row_type = type("Row", (Row,), {"__slots__": (), **columns})
             found = self._compiled[dialect] = (compiled, row_type)
         return found
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import bindparam, exc, insert, select, update
 
 from bench.profile_hot_paths import StatementLog
-from quizapp.banks.models import Question
+from quizapp.banks.models import Question, QuestionBank
 from quizapp.driver_sql import DriverStatement
 from quizapp.extensions import db
 
@@ -89,3 +89,36 @@ def test_bad_values_and_database_errors_raise_sqlalchemy_exceptions(question):
         duplicate.execute({"qid": question.id})
     db.session.rollback()
     assert db.session.get(Question, question.id) is not None  # the session goes on
+
+
+def test_a_column_named_like_a_tuple_method_reads_as_the_column(question):
+    read = DriverStatement(
+        select(_questions.c.id.label("count"), _questions.c.stem.label("index")).where(
+            _questions.c.id == bindparam("qid")
+        )
+    )
+    row = read.execute({"qid": question.id}).first()
+    db.session.rollback()
+    assert row.count == question.id and row.index == question.stem
+
+
+def test_a_multi_row_insert_returns_every_row(app, question):
+    banks = QuestionBank.__table__
+    columns = ("organization_id", "name", "created_at")
+    statement = DriverStatement(
+        insert(banks)
+        .values(
+            [{c: bindparam(f"{c}_{i}", type_=banks.c[c].type) for c in columns} for i in range(3)]
+        )
+        .returning(banks.c.name, banks.c.id)
+    )
+    org = db.session.scalar(select(banks.c.organization_id).where(banks.c.id == question.bank_id))
+    values = {}
+    for i in range(3):
+        values[f"organization_id_{i}"], values[f"name_{i}"] = org, f"multi {i}"
+        values[f"created_at_{i}"] = datetime.now(UTC)
+    got = dict(statement.execute(values).rows)
+    db.session.commit()
+    assert sorted(got) == ["multi 0", "multi 1", "multi 2"]
+    query = select(banks.c.name, banks.c.id).where(banks.c.id.in_(got.values()))
+    assert dict(db.session.execute(query).all()) == got

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -69,8 +71,8 @@ class Pool:
         return found
 
 
-def _signature(competition: Competition) -> tuple:
-    return tuple((r.id, r.qtype, r.category, r.difficulty) for r in competition.rules)
+def _signature(rules) -> tuple:
+    return tuple((r.id, r.qtype, r.category, r.difficulty) for r in rules)
 
 
 def load_pool(competition: Competition, *, content: bool = True) -> Pool:
@@ -116,19 +118,32 @@ def load_pool(competition: Competition, *, content: bool = True) -> Pool:
             and (not category or cat == category)
             and (not difficulty or diff == difficulty)
         ]
-    return Pool(_signature(competition), result, texts)
+    return Pool(_signature(rules), result, texts)
 
 
-def cached_pool(competition: Competition) -> Pool:
+def cached_pool(competition: Competition, rules: Sequence[RuleLike] | None = None) -> Pool:
     """``load_pool`` through this process's set-up cache (see ``quizapp.setup_cache``),
-    for the join: reloaded when the competition's rules differ from the cached ones."""
+    for the join: reloaded when the competition's rules (``rules``: as just read, when the
+    caller has them) differ from the cached ones."""
     cache = setup_cache()
     key = ("pool", competition.id)
     pool = cache.get(key, lambda: load_pool(competition))
-    if pool.signature != _signature(competition):  # the rules changed in another process
+    if pool.signature != _signature(competition.rules if rules is None else rules):
+        # the rules changed in another process
         pool = load_pool(competition)
         cache.put(key, pool)
     return pool
+
+
+class RuleLike(Protocol):
+    """What the draw reads of a rule: a DrawRule, or its row as the join reads it."""
+
+    id: int
+    qtype: str
+    count: int
+    points: int
+    category: str | None
+    difficulty: int | None
 
 
 @dataclass(slots=True)
@@ -147,21 +162,25 @@ class DrawnItem:
 
 
 def draw_items(
-    competition: Competition, rng: random.Random, pool: Pool | None = None
+    competition: Competition,
+    rng: random.Random,
+    pool: Pool | None = None,
+    rules: Sequence[RuleLike] | None = None,
 ) -> list[DrawnItem]:
     """Draw per the competition's rules, shuffle question order and option order.
 
     Each item snapshots stem, options, key (in display letters), points and
     explanation, so later edits of the bank never change this attempt.
     Raises BankExhausted when a rule asks for more questions than the banks hold.
-    ``pool``: the competition's pool when the caller has it (default: read now).
+    ``pool``: the competition's pool when the caller has it (default: read now);
+    ``rules``: its rules in id order, as the join reads them (default: ``competition.rules``).
     """
     chosen: list[tuple[int, int]] = []  # (question id, points)
     taken: set[int] = set()
     if pool is None:
         pool = load_pool(competition, content=False)
     candidates = pool.candidates
-    for rule in competition.rules:
+    for rule in competition.rules if rules is None else rules:
         ids = [qid for qid in candidates[rule.id] if qid not in taken]
         if len(ids) < rule.count:
             raise BankExhausted(

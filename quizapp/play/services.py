@@ -19,14 +19,15 @@ from types import SimpleNamespace
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import Integer, String, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from quizapp.auth.services import normalise_name
 from quizapp.banks.qtypes import QUESTION_TYPES
-from quizapp.competitions.models import Competition, CompetitionUnit, Event
+from quizapp.competitions.models import Competition, CompetitionUnit, DrawRule, Event
 from quizapp.dbtypes import new_token, utcnow
 from quizapp.driver_sql import DriverStatement
 from quizapp.errors import Conflict, InvalidField, NotFound
@@ -93,13 +94,16 @@ def normalise_phone(raw: object) -> str:
     return digits
 
 
+_EVENT_BY_JOIN_TOKEN = select(Event).where(Event.join_token == bindparam("token", type_=String))
+# The join reads the event and its competition: one SELECT (a lazy load costs more than the
+# JOIN in the query), built once (building it cost as much as running it).
+_EVENT_AND_COMPETITION = _EVENT_BY_JOIN_TOKEN.options(joinedload(Event.competition))
+
+
 def event_by_join_token(token: str, *, with_competition: bool = False) -> Event:
-    """The event with this join token (and its competition in the same SELECT when asked:
-    the join reads both, and a lazy load costs more than the join in the query)."""
-    query = select(Event).where(Event.join_token == token)
-    if with_competition:
-        query = query.options(joinedload(Event.competition))
-    event = db.session.scalar(query)
+    """The event with this join token (and its competition in the same SELECT when asked)."""
+    query = _EVENT_AND_COMPETITION if with_competition else _EVENT_BY_JOIN_TOKEN
+    event = db.session.scalar(query, {"token": token})
     if event is None:
         raise NotFound(_("This event link is not valid. Please scan the QR code again."))
     return event
@@ -153,17 +157,29 @@ def attempt_by_token(token: str) -> Attempt:
     return attempt
 
 
-def _resolve_unit(comp: Competition, unit_id: object, unit_name: object) -> CompetitionUnit:
+_units_table = CompetitionUnit.__table__
+_UNIT_OF_COMPETITION = DriverStatement(
+    select(_units_table.c.id).where(
+        _units_table.c.id == bindparam("unit_id", type_=Integer),
+        _units_table.c.competition_id == bindparam("competition_id", type_=Integer),
+    )
+)
+
+
+def _resolve_unit(comp: Competition, unit_id: object, unit_name: object) -> int:
+    """The id of the participant's unit: one of the competition's by id, or by name (a
+    new one when the competition takes free-text units). Raises InvalidField."""
     if unit_id not in (None, ""):
         try:
             uid = int(unit_id)
         except (TypeError, ValueError, OverflowError):
             uid = None
         # An id past the integer column's range matches no row (and SQLite would overflow).
-        unit = db.session.get(CompetitionUnit, uid) if uid and 0 < uid < 2**31 else None
-        if unit is None or unit.competition_id != comp.id:
-            raise InvalidField(_("Please choose your unit from the list."), field="unit_id")
-        return unit
+        if uid and 0 < uid < 2**31:
+            found = _UNIT_OF_COMPETITION.execute({"unit_id": uid, "competition_id": comp.id})
+            if found.rows:
+                return uid
+        raise InvalidField(_("Please choose your unit from the list."), field="unit_id")
     name = normalise_name(str(unit_name or ""))[:120]
     if not name:
         field = "unit_name" if comp.free_units else "unit_id"
@@ -179,16 +195,12 @@ def _resolve_unit(comp: Competition, unit_id: object, unit_name: object) -> Comp
         unit = CompetitionUnit(competition_id=comp.id, name=name)
         db.session.add(unit)
         db.session.flush()
-    return unit
+    return unit.id
 
 
 _participants_table = Participant.__table__
 _attempts_table = Attempt.__table__
 _items_table = AttemptItem.__table__
-# Built once: the join's writes (a statement built per request costs more than it runs).
-_INSERT_PARTICIPANT = insert(_participants_table).returning(_participants_table.c.id)
-_INSERT_ATTEMPT = insert(_attempts_table).returning(_attempts_table.c.id)
-_INSERT_ITEMS = insert(_items_table).returning(_items_table.c.position, _items_table.c.id)
 _ITEM_FIELDS = (
     "position",
     "question_id",
@@ -202,6 +214,71 @@ _ITEM_FIELDS = (
 )
 
 
+def _insert(table, columns: tuple[str, ...], returning: tuple, rows: int = 0) -> DriverStatement:
+    """An INSERT of ``columns`` (``rows`` > 0: that many rows in one statement, the
+    values named ``<column>_<row>``) run on the DBAPI cursor (quizapp.driver_sql)."""
+
+    def values(suffix: str) -> dict:
+        return {c: bindparam(c + suffix, type_=table.c[c].type) for c in columns}
+
+    rows_values = [values(f"_{i}") for i in range(rows)] if rows else values("")
+    return DriverStatement(insert(table).values(rows_values).returning(*returning))
+
+
+# Built once: the join's writes (a statement built per request costs more than it runs).
+_PARTICIPANT_COLUMNS = ("competition_id", "name", "phone", "unit_id", "created_at")
+_ATTEMPT_COLUMNS = (
+    "token",
+    "participant_id",
+    "competition_id",
+    "event_id",
+    "number",
+    "status",
+    "seed",
+    "started_at",
+    "deadline_at",
+    "finished_at",
+    "score",
+    "max_score",
+    "correct_count",
+    "duration_ms",
+    "focus_losses",
+    "elder",
+)
+_INSERT_PARTICIPANT = _insert(
+    _participants_table, _PARTICIPANT_COLUMNS, (_participants_table.c.id,)
+)
+_INSERT_ATTEMPT = _insert(_attempts_table, _ATTEMPT_COLUMNS, (_attempts_table.c.id,))
+_ITEM_COLUMNS = ("attempt_id", *_ITEM_FIELDS)
+_INSERT_ITEMS: dict[int, DriverStatement] = {}  # by number of items
+
+
+def _insert_items(count: int) -> DriverStatement:
+    statement = _INSERT_ITEMS.get(count)
+    if statement is None:
+        statement = _INSERT_ITEMS[count] = _insert(
+            _items_table,
+            _ITEM_COLUMNS,
+            (_items_table.c.position, _items_table.c.id),
+            rows=count,
+        )
+    return statement
+
+
+_item_mapper = sa_inspect(AttemptItem)
+
+
+def _detached_item(values: dict) -> AttemptItem:
+    """An AttemptItem with these column values, detached with its identity, built as
+    SQLAlchemy's loader builds one from a row it read (the constructor's attribute events
+    for each column cost ten times as much: twenty items were a tenth of a join)."""
+    item = _item_mapper.class_manager.new_instance()
+    state = instance_state(item)
+    state.dict.update(values)
+    state.key = _item_mapper.identity_key_from_primary_key((values["id"],))
+    return item
+
+
 def _start_attempt(
     comp: Competition,
     participant: Participant | dict,
@@ -211,6 +288,7 @@ def _start_attempt(
     elder: bool,
     seed: int,
     items: list[DrawnItem],
+    max_score: int,
 ) -> Attempt:
     """Store a new attempt (and the participant, given as the dict of a new row) and
     commit. Under SQLite every writer waits for the one before it, so the writes are
@@ -231,42 +309,47 @@ def _start_attempt(
         "deadline_at": deadline,
         "finished_at": None,
         "score": 0,
-        "max_score": comp.max_score,
+        "max_score": max_score,
         "correct_count": 0,
         "duration_ms": None,
         "focus_losses": 0,
         "elder": elder,
     }
-    rows = [{name: getattr(item, name) for name in _ITEM_FIELDS} for item in items]
     # The writes: from here to the commit SQLite's writer lock is held.
+    connection = db.session.connection()
     if isinstance(participant, dict):
-        values["participant_id"] = db.session.execute(_INSERT_PARTICIPANT, participant).scalar_one()
+        values["participant_id"] = _INSERT_PARTICIPANT.execute(participant, connection).rows[0][0]
     else:
         values["participant_id"] = participant.id
-    attempt_id = db.session.execute(_INSERT_ATTEMPT, values).scalar_one()
-    for row in rows:
-        row["attempt_id"] = attempt_id
-    ids = dict(db.session.execute(_INSERT_ITEMS, rows).all())  # one multi-row INSERT
+    attempt_id = _INSERT_ATTEMPT.execute(values, connection).rows[0][0]
+    params = {}
+    for i, item in enumerate(items):
+        params[f"attempt_id_{i}"] = attempt_id
+        for name in _ITEM_FIELDS:
+            params[f"{name}_{i}"] = getattr(item, name)
+    ids = dict(_insert_items(len(items)).execute(params, connection).rows)
     commit_keeping_state()
     attempt = Attempt(id=attempt_id, **values)
     stored = [
-        AttemptItem(
-            id=ids[row["position"]],
-            choice=None,
-            answered_at=None,
-            opened_at=None,
-            awarded=None,
-            **row,
+        _detached_item(
+            {
+                "id": ids[item.position],
+                "attempt_id": attempt_id,
+                **{name: getattr(item, name) for name in _ITEM_FIELDS},
+                "choice": None,
+                "answered_at": None,
+                "opened_at": None,
+                "awarded": None,
+            }
         )
-        for row in rows
+        for item in sorted(items, key=lambda item: item.position)
     ]
     # The attempt joins the session (callers may load what it refers to); its items stay
-    # detached with every column set: adding twenty objects cost a tenth of the join.
-    for obj in (attempt, *stored):
-        make_transient_to_detached(obj)
+    # detached with every column set.
+    make_transient_to_detached(attempt)
     db.session.add(attempt)
     set_committed_value(attempt, "certificate_token", None)  # issued on first view
-    set_committed_value(attempt, "items", sorted(stored, key=lambda item: item.position))
+    set_committed_value(attempt, "items", stored)
     set_committed_value(attempt, "competition", comp)
     set_committed_value(attempt, "event", event)
     return attempt
@@ -313,9 +396,7 @@ def join(
 def _join_once(
     comp, event, name, phone, unit_id, unit_name, now, elder=False
 ) -> tuple[Attempt, bool]:
-    participant = db.session.scalar(
-        select(Participant).where(Participant.competition_id == comp.id, Participant.phone == phone)
-    )
+    participant = _PARTICIPANT_BY_PHONE.execute({"competition_id": comp.id, "phone": phone}).first()
     if participant is not None:
         if participant.name != name:
             raise IdentityMismatch(
@@ -339,18 +420,41 @@ def _join_once(
         raise NotOpen(_("This competition is not open now."))
     seed = secrets.randbits(62)
     # Reads only, before the first write; the pool comes from this process's set-up cache.
-    items = draw_items(comp, random.Random(seed), cached_pool(comp))
+    rules = _RULES_OF_COMPETITION.execute({"competition_id": comp.id}).rows
+    items = draw_items(comp, random.Random(seed), cached_pool(comp, rules), rules)
     if participant is None:
-        unit = _resolve_unit(comp, unit_id, unit_name)
         participant = {
             "competition_id": comp.id,
             "name": name,
             "phone": phone,
-            "unit_id": unit.id,
+            "unit_id": _resolve_unit(comp, unit_id, unit_name),
             "created_at": utcnow(),
         }
-    attempt = _start_attempt(comp, participant, event, used + 1, now, elder, seed, items)
+    max_score = sum(rule.count * rule.points for rule in rules)
+    attempt = _start_attempt(comp, participant, event, used + 1, now, elder, seed, items, max_score)
     return attempt, True
+
+
+# The join's reads of plain values, on the DBAPI cursor (quizapp.driver_sql).
+_PARTICIPANT_BY_PHONE = DriverStatement(
+    select(_participants_table.c.id, _participants_table.c.name).where(
+        _participants_table.c.competition_id == bindparam("competition_id", type_=Integer),
+        _participants_table.c.phone == bindparam("phone", type_=String),
+    )
+)
+_rules_table = DrawRule.__table__
+_RULES_OF_COMPETITION = DriverStatement(
+    select(
+        _rules_table.c.id,
+        _rules_table.c.qtype,
+        _rules_table.c.count,
+        _rules_table.c.points,
+        _rules_table.c.category,
+        _rules_table.c.difficulty,
+    )
+    .where(_rules_table.c.competition_id == bindparam("competition_id", type_=Integer))
+    .order_by(_rules_table.c.id)  # as Competition.rules: the draw replays from its seed
+)
 
 
 # The answer-save path runs for every tap of every phone, so its statements are built
@@ -370,39 +474,35 @@ _SAVE_LOAD = (
 )
 _attempts = Attempt.__table__
 _items = AttemptItem.__table__
-# Touching the attempt's row first takes its lock, which serialises a save with a
-# concurrent submit: whichever runs second sees the other's outcome.
-_SAVE_LOCK = (
-    _attempts.update()
-    .where(
-        _attempts.c.id == bindparam("lock_attempt_id"),
-        _attempts.c.status == "active",
-        _attempts.c.deadline_at >= bindparam("cutoff", type_=Attempt.deadline_at.type),
-    )
-    .values(status="active")
+# The write is conditional on the attempt still taking answers. On a database server the
+# WITH part touches the attempt's row first, which takes its row lock and so serialises a
+# save with a concurrent submit: whichever runs second sees the other's outcome. SQLite
+# has no row locks and no data-modifying WITH; there every writer holds the database's
+# one write lock from BEGIN IMMEDIATE, so the condition alone is enough.
+_TAKES_ANSWERS = and_(
+    _attempts.c.id == bindparam("lock_attempt_id"),
+    _attempts.c.status == "active",
+    _attempts.c.deadline_at >= bindparam("cutoff", type_=Attempt.deadline_at.type),
 )
-_SAVE_WRITE = (
-    _items.update()
-    .where(_items.c.id == bindparam("item_id"))
-    .values(
-        choice=bindparam("new_choice", type_=_items.c.choice.type),
-        answered_at=bindparam("now", type_=_items.c.answered_at.type),
-    )
-)
-
-
-# On a database server the two UPDATEs go as one statement (one network round trip less;
-# SQLite has no round trips and no data-modifying WITH): the attempt row is locked by the
-# WITH part, which the outer UPDATE waits for, so the serialisation is the same.
-_SAVE_LOCKED = _SAVE_LOCK.returning(_attempts.c.id).cte("locked")
+_SAVE_LOCKED = (
+    _attempts.update().where(_TAKES_ANSWERS).values(status="active").returning(_attempts.c.id)
+).cte("locked")
+_WRITE_VALUES = {
+    "choice": bindparam("new_choice", type_=_items.c.choice.type),
+    "answered_at": bindparam("now", type_=_items.c.answered_at.type),
+}
 _SAVE_LOCK_AND_WRITE = (
     _items.update()
     .add_cte(_SAVE_LOCKED)
     .where(_items.c.id == bindparam("item_id"), exists(select(_SAVE_LOCKED.c.id)))
-    .values(
-        choice=bindparam("new_choice", type_=_items.c.choice.type),
-        answered_at=bindparam("now", type_=_items.c.answered_at.type),
+    .values(**_WRITE_VALUES)
+)
+_SAVE_WRITE_IF_TAKING = (
+    _items.update()
+    .where(
+        _items.c.id == bindparam("item_id"), exists(select(_attempts.c.id).where(_TAKES_ANSWERS))
     )
+    .values(**_WRITE_VALUES)
 )
 
 
@@ -433,74 +533,106 @@ _SAVE_PEEK = (
 
 # The most frequent request: its statements run on the DBAPI cursor (quizapp.driver_sql).
 _RUN_SAVE_PEEK = DriverStatement(_SAVE_PEEK)
-_RUN_SAVE_LOCK = DriverStatement(_SAVE_LOCK)
-_RUN_SAVE_WRITE = DriverStatement(_SAVE_WRITE)
+_RUN_SAVE_WRITE_IF_TAKING = DriverStatement(_SAVE_WRITE_IF_TAKING)
 _RUN_SAVE_LOCK_AND_WRITE = DriverStatement(_SAVE_LOCK_AND_WRITE)
 
 
-@reads_first()
 def save_answer(token: str, position: int, raw_choice: object, now: datetime | None = None) -> str:
     """Save one answer (last write before the deadline wins). Returns the stored choice.
 
     Raises NotFound (token, position), InvalidField (choice), AlreadySubmitted,
     DeadlinePassed. Commits.
+
+    The common case (an active attempt within its time, no per-question limits) runs on
+    a connection of its own, outside the ORM session (whose transaction bookkeeping cost
+    as much as the statements): on SQLite the check reads outside any transaction and
+    the writes begin straight as BEGIN IMMEDIATE through the writer queue. When the
+    session is already in a transaction (a page that read the attempt first), the save
+    joins it, so that it never waits for a lock its own request holds.
     """
     now = now or utcnow()
+    if _session_in_transaction():
+        return _save_in_session(token, position, raw_choice, now)
+    with db.engine.connect() as connection:
+        peek = _RUN_SAVE_PEEK.execute({"token": token, "position": position}, connection).first()
+        if peek is not None and _fast_save(peek, now):
+            choice = _valid_choice(peek.qtype, peek.options, raw_choice)
+            connection.begin()
+            if _write_answer(connection, peek.id, peek.item_id, choice, now):
+                connection.commit()
+                return choice
+            connection.rollback()
+    # Unknown link or position, finished or overdue, per-question windows, or refused.
+    return _save_in_session(token, position, raw_choice, now)
+
+
+def _session_in_transaction() -> bool:
+    """Whether this context's ORM session has begun a transaction (without creating the
+    session when it has none yet)."""
+    return db.session.registry.has() and db.session().in_transaction()
+
+
+def _fast_save(peek, now: datetime) -> bool:
+    return (
+        peek.item_id is not None
+        and peek.status == "active"
+        and now <= peek.deadline_at + grace()
+        and peek.question_time_s is None
+    )
+
+
+def _valid_choice(qtype: str, options: list[str], raw_choice: object) -> str:
+    choice = QUESTION_TYPES[qtype].normalise_choice(raw_choice, len(options))
+    if choice is None:
+        raise InvalidChoice(_("That is not a valid choice for this question."), field="choice")
+    return choice
+
+
+@reads_first()
+def _save_in_session(token: str, position: int, raw_choice: object, now: datetime) -> str:
+    """save_answer in the ORM session: unknown links, finished or overdue attempts (which
+    it closes), per-question time windows, a session already in a transaction."""
     connection = db.session.connection()
     peek = _RUN_SAVE_PEEK.execute({"token": token, "position": position}, connection).first()
-    if (
-        peek is None
-        or peek.item_id is None
-        or peek.status != "active"
-        or now > peek.deadline_at + grace()
-        or peek.question_time_s is not None
-    ):
-        return _save_answer_checked(token, position, raw_choice, now)
-    choice = QUESTION_TYPES[peek.qtype].normalise_choice(raw_choice, len(peek.options))
-    if choice is None:
-        raise InvalidChoice(_("That is not a valid choice for this question."), field="choice")
-    return _store_answer(peek.id, peek.item_id, choice, now, connection)
-
-
-def _save_answer_checked(token: str, position: int, raw_choice: object, now: datetime) -> str:
-    """save_answer through the ORM: unknown links, finished or overdue attempts (which it
-    closes), per-question time windows."""
-    row = db.session.execute(_SAVE_LOAD, {"token": token, "position": position}).first()
-    if row is None:
-        raise NotFound(_("No quiz was found for this link."))
-    attempt, item = row
-    if item is None:
-        raise NotFound(_("This quiz has no question %(n)d.", n=position))
-    guard_active(attempt, now)
-    pacing.check_window(attempt, item, now, grace())
-    choice = QUESTION_TYPES[item.qtype].normalise_choice(raw_choice, len(item.options))
-    if choice is None:
-        raise InvalidChoice(_("That is not a valid choice for this question."), field="choice")
-    return _store_answer(attempt.id, item.id, choice, now)
-
-
-def _store_answer(
-    attempt_id: int, item_id: int, choice: str, now: datetime, connection: Connection | None = None
-) -> str:
-    cutoff = now - grace()
-    write = {"item_id": item_id, "new_choice": choice or None, "now": now}
-    connection = connection or db.session.connection()
-    if connection.dialect.name == "sqlite":
-        locked = _RUN_SAVE_LOCK.execute(
-            {"lock_attempt_id": attempt_id, "cutoff": cutoff}, connection
-        )
-        if locked.rowcount == 1:
-            _RUN_SAVE_WRITE.execute(write, connection)
+    if peek is not None and _fast_save(peek, now):
+        attempt_id, item_id, qtype, options = peek.id, peek.item_id, peek.qtype, peek.options
     else:
-        locked = _RUN_SAVE_LOCK_AND_WRITE.execute(
-            {"lock_attempt_id": attempt_id, "cutoff": cutoff, **write}, connection
-        )
-    if locked.rowcount != 1:
+        row = db.session.execute(_SAVE_LOAD, {"token": token, "position": position}).first()
+        if row is None:
+            raise NotFound(_("No quiz was found for this link."))
+        attempt, item = row
+        if item is None:
+            raise NotFound(_("This quiz has no question %(n)d.", n=position))
+        guard_active(attempt, now)
+        pacing.check_window(attempt, item, now, grace())
+        attempt_id, item_id, qtype, options = attempt.id, item.id, item.qtype, item.options
+    choice = _valid_choice(qtype, options, raw_choice)
+    if not _write_answer(db.session.connection(), attempt_id, item_id, choice, now):
         db.session.rollback()
         guard_active(db.session.get(Attempt, attempt_id), now)
         raise DeadlinePassed(_("Time is up; this answer was not saved."))
     db.session.commit()
     return choice
+
+
+def _write_answer(
+    connection: Connection, attempt_id: int, item_id: int, choice: str, now: datetime
+) -> bool:
+    """Store the choice if the attempt still takes answers; False when it does not (the
+    caller rolls back). Commits nothing."""
+    cutoff = now - grace()
+    values = {
+        "lock_attempt_id": attempt_id,
+        "cutoff": cutoff,
+        "item_id": item_id,
+        "new_choice": choice or None,
+        "now": now,
+    }
+    if connection.dialect.name == "sqlite":
+        written = _RUN_SAVE_WRITE_IF_TAKING.execute(values, connection)
+    else:
+        written = _RUN_SAVE_LOCK_AND_WRITE.execute(values, connection)
+    return written.rowcount == 1
 
 
 def guard_active(attempt: Attempt, now: datetime) -> None:

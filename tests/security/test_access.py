@@ -444,3 +444,18 @@ def test_the_participant_api_skips_the_limiter_check_and_pages_do_not(client, mo
     assert calls == []
     client.get("/login")
     assert calls == ["/login"]
+
+
+def test_a_new_secret_key_invalidates_sessions_signed_with_the_old_one(app, client, make_user):
+    """The session serializer is built once per secret key (quizapp.web.SessionInterface):
+    rotating SECRET_KEY still logs everyone out, and a key kept in SECRET_KEY_FALLBACKS
+    still reads the sessions it signed."""
+    make_user()
+    assert login(client, "org@example.com").status_code == 302
+    assert client.get("/competitions/").status_code == 200
+    old_key, cookie = app.secret_key, client.get_cookie("session").value
+    app.config["SECRET_KEY"] = "rotated"
+    assert client.get("/competitions/").status_code == 302
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    client.set_cookie("session", cookie)  # the redirect to the login page replaced it
+    assert client.get("/competitions/").status_code == 200
