@@ -7,8 +7,9 @@ A :class:`DriverStatement` is a Core statement compiled once per dialect; runnin
 applies the statement's own bind processors (a datetime is stored exactly as SQLAlchemy
 would store it) and result processors, calls the engine's ``before_cursor_execute``
 listeners (the SQLite writer queue turns a read transaction into a writer before the
-first write; statement logs see the statement), and executes on the cursor of the
-session's connection, inside the session's transaction, which the caller commits as usual.
+first write; statement logs see the statement), and executes on the cursor of the given
+connection (by default the session's), inside its transaction, which the caller commits
+as usual.
 
 A DBAPI error is raised as SQLAlchemy's wrapped exception, and a lost connection is
 invalidated, so callers and the error handlers (``quizapp.errors``: 503 ``unavailable``)
@@ -96,7 +97,7 @@ class Result:
 
 class DriverStatement:
     """A Core statement (SELECT, INSERT, UPDATE, DELETE, with or without RETURNING)
-    executed on the DBAPI cursor of ``db.session``'s connection."""
+    executed on the DBAPI cursor of a connection (default: ``db.session``'s)."""
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
@@ -127,7 +128,9 @@ class DriverStatement:
                 listener(connection, cursor, compiled.sql, params, None, False)
             try:
                 cursor.execute(compiled.sql, params)
-                raw = cursor.fetchall() if cursor.description is not None else []
+                # Whether rows come back is known from the statement (psycopg builds the
+                # cursor's description anew on each access).
+                raw = cursor.fetchall() if compiled.keys else []
                 rowcount = cursor.rowcount
             except dialect.loaded_dbapi.Error as err:
                 invalidated = dialect.is_disconnect(err, fairy.dbapi_connection, cursor)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from quizapp.extensions import db
 from quizapp.play.models import Attempt, AttemptItem, Participant
@@ -115,6 +115,50 @@ def test_answers_racing_a_submit_are_counted_or_refused(app, attempt_data):
     assert row.status == "submitted"
     assert row.score == sum(i.points for i in items if i.choice == i.key)
     assert row.score == sum(i.awarded for i in items)
+
+
+@pytest.mark.parametrize("outcome", ["submitted", "rolled back"])
+def test_a_save_waits_for_a_submit_in_progress_and_sees_its_outcome(app, attempt_data, outcome):
+    """A submit holds the attempt (PostgreSQL: its row lock; SQLite: the write lock) while
+    it scores. An answer sent meanwhile waits; then it is refused (409) and not written
+    when the submit commits, and saved when the submit rolls back."""
+    _event, attempt = attempt_data
+    q = attempt["questions"][0]
+    path = f"/api/v1/attempts/{attempt['token']}/answers/{q['position']}"
+    holder = db.engine.connect()
+    holder.begin()
+    holder.execute(
+        update(Attempt).where(Attempt.token == attempt["token"]).values(status="submitted")
+    )
+    got = {}
+
+    def save():
+        with app.app_context():
+            got["response"] = app.test_client().put(path, json={"choice": correct_choice(q)})
+            db.session.remove()
+
+    thread = threading.Thread(target=save)
+    thread.start()
+    thread.join(0.5)
+    waited = thread.is_alive()
+    if outcome == "submitted":
+        holder.commit()
+    else:
+        holder.rollback()
+    holder.close()
+    thread.join(30)
+    assert waited, "the save did not wait for the submit in progress"
+    item = db.session.scalar(
+        select(AttemptItem)
+        .join(Attempt)
+        .where(Attempt.token == attempt["token"], AttemptItem.position == q["position"])
+    )
+    if outcome == "submitted":
+        assert got["response"].status_code == 409, got["response"].json
+        assert item.choice is None
+    else:
+        assert got["response"].status_code == 200, got["response"].json
+        assert item.choice == correct_choice(q)
 
 
 def test_twenty_concurrent_joins_of_one_person_make_one_attempt(app, make_event):

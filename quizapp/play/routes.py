@@ -14,7 +14,6 @@ from quizapp.competitions.qr import qr_png, qr_svg
 from quizapp.dbtypes import utcnow
 from quizapp.errors import DomainError, InvalidField
 from quizapp.extensions import db
-from quizapp.leaderboards.screen import competition_info
 from quizapp.play import pacing, presenters, services
 from quizapp.play.forms import JoinForm
 from quizapp.play.models import Attempt, Participant
@@ -33,24 +32,28 @@ def _join_form(units) -> JoinForm:
 def join_page(token: str):
     """What the QR code opens; every phone at a venue asks for it within seconds, so its
     data comes from the set-up cache (the form's CSRF token is each phone's own)."""
-    now = utcnow()
     page = services.join_page(token)
+    return _render_join(page, _join_form(page.comp.units))
+
+
+def _render_join(page: services.JoinPage, form: JoinForm, status: int = 200):
     return render_template(
         "play/join.html",
         event=page.event,
         comp=page.comp,
-        form=_join_form(page.comp.units),
-        info={**page.info, "is_open": page.is_open(now)},
+        form=form,
+        info={**page.info, "is_open": page.is_open(utcnow())},
         elder_default=page.event.elder_default,
-    )
+    ), status
 
 
 @bp.post("/j/<token>")
 def join(token: str):
-    event = services.event_by_join_token(token)
-    comp = event.competition
+    """The join form: checked against the page's own data (the set-up cache, as the page
+    showed it); services.join reads what decides the outcome from the database."""
+    page = services.join_page(token)
+    comp = page.comp
     form = _join_form(comp.units)
-    now = utcnow()
     if form.validate_on_submit():
         try:
             attempt, _created = services.join(
@@ -59,7 +62,7 @@ def join(token: str):
                 phone=form.phone.data,
                 unit_id=form.unit_id.data or None,
                 unit_name=form.unit_name.data,
-                now=now,
+                now=utcnow(),
                 elder=form.elder.data,
             )
             return redirect(url_for("play.quiz", token=attempt.token))
@@ -79,14 +82,7 @@ def join(token: str):
                 return redirect(url_for("play.result", token=best.token))
         except DomainError as err:
             flash(err.message, "error")
-    return render_template(
-        "play/join.html",
-        event=event,
-        comp=comp,
-        form=form,
-        info=competition_info(comp, now),
-        elder_default=event.elder_default,
-    ), 422
+    return _render_join(page, form, 422)
 
 
 def _last_attempt(competition_id: int, phone: str) -> Attempt | None:

@@ -115,7 +115,7 @@ class JoinPage:
     its QR code; see ``join_page``)."""
 
     event: SimpleNamespace  # name, venue, elder_default
-    comp: SimpleNamespace  # title, theme, free_units, units (each with id and name)
+    comp: SimpleNamespace  # id, title, theme, free_units, units (each with id and name)
     info: dict  # leaderboards.screen.competition_info, without is_open
     opens_at: datetime
     closes_at: datetime | None
@@ -140,7 +140,11 @@ def join_page(token: str) -> JoinPage:
                 name=event.name, venue=event.venue, elder_default=event.elder_default
             ),
             comp=SimpleNamespace(
-                title=comp.title, theme=comp.theme, free_units=comp.free_units, units=units
+                id=comp.id,
+                title=comp.title,
+                theme=comp.theme,
+                free_units=comp.free_units,
+                units=units,
             ),
             info=info,
             opens_at=comp.opens_at,
@@ -474,35 +478,27 @@ _SAVE_LOAD = (
 )
 _attempts = Attempt.__table__
 _items = AttemptItem.__table__
-# The write is conditional on the attempt still taking answers. On a database server the
-# WITH part touches the attempt's row first, which takes its row lock and so serialises a
-# save with a concurrent submit: whichever runs second sees the other's outcome. SQLite
-# has no row locks and no data-modifying WITH; there every writer holds the database's
-# one write lock from BEGIN IMMEDIATE, so the condition alone is enough.
+# The write is conditional on the attempt still taking answers, in one statement. On a
+# database server the sub-SELECT takes a share lock on the attempt's row (FOR SHARE: saves
+# of one attempt do not wait for each other; a submit's UPDATE waits for them, and a save
+# waiting for a submit re-reads the row it committed and writes nothing), so whichever
+# runs second sees the other's outcome. SQLite has no row locks: there every writer holds
+# the database's one write lock from BEGIN IMMEDIATE, so the condition alone is enough.
 _TAKES_ANSWERS = and_(
     _attempts.c.id == bindparam("lock_attempt_id"),
     _attempts.c.status == "active",
     _attempts.c.deadline_at >= bindparam("cutoff", type_=Attempt.deadline_at.type),
 )
-_SAVE_LOCKED = (
-    _attempts.update().where(_TAKES_ANSWERS).values(status="active").returning(_attempts.c.id)
-).cte("locked")
-_WRITE_VALUES = {
-    "choice": bindparam("new_choice", type_=_items.c.choice.type),
-    "answered_at": bindparam("now", type_=_items.c.answered_at.type),
-}
-_SAVE_LOCK_AND_WRITE = (
-    _items.update()
-    .add_cte(_SAVE_LOCKED)
-    .where(_items.c.id == bindparam("item_id"), exists(select(_SAVE_LOCKED.c.id)))
-    .values(**_WRITE_VALUES)
-)
 _SAVE_WRITE_IF_TAKING = (
     _items.update()
     .where(
-        _items.c.id == bindparam("item_id"), exists(select(_attempts.c.id).where(_TAKES_ANSWERS))
+        _items.c.id == bindparam("item_id"),
+        exists(select(_attempts.c.id).where(_TAKES_ANSWERS).with_for_update(read=True)),
     )
-    .values(**_WRITE_VALUES)
+    .values(
+        choice=bindparam("new_choice", type_=_items.c.choice.type),
+        answered_at=bindparam("now", type_=_items.c.answered_at.type),
+    )
 )
 
 
@@ -534,7 +530,6 @@ _SAVE_PEEK = (
 # The most frequent request: its statements run on the DBAPI cursor (quizapp.driver_sql).
 _RUN_SAVE_PEEK = DriverStatement(_SAVE_PEEK)
 _RUN_SAVE_WRITE_IF_TAKING = DriverStatement(_SAVE_WRITE_IF_TAKING)
-_RUN_SAVE_LOCK_AND_WRITE = DriverStatement(_SAVE_LOCK_AND_WRITE)
 
 
 def save_answer(token: str, position: int, raw_choice: object, now: datetime | None = None) -> str:
@@ -545,8 +540,9 @@ def save_answer(token: str, position: int, raw_choice: object, now: datetime | N
 
     The common case (an active attempt within its time, no per-question limits) runs on
     a connection of its own, outside the ORM session (whose transaction bookkeeping cost
-    as much as the statements): on SQLite the check reads outside any transaction and
-    the writes begin straight as BEGIN IMMEDIATE through the writer queue. When the
+    as much as the statements): a read, then one conditional write. On SQLite the read
+    is outside any transaction and the write begins straight as BEGIN IMMEDIATE through
+    the writer queue; on a database server both run in autocommit (two round trips). When the
     session is already in a transaction (a page that read the attempt first), the save
     joins it, so that it never waits for a lock its own request holds.
     """
@@ -554,6 +550,10 @@ def save_answer(token: str, position: int, raw_choice: object, now: datetime | N
     if _session_in_transaction():
         return _save_in_session(token, position, raw_choice, now)
     with db.engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            # The write is one statement, atomic by itself (its sub-SELECT locks the
+            # attempt's row): run in autocommit it saves the COMMIT's round trip.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
         peek = _RUN_SAVE_PEEK.execute({"token": token, "position": position}, connection).first()
         if peek is not None and _fast_save(peek, now):
             choice = _valid_choice(peek.qtype, peek.options, raw_choice)
@@ -628,11 +628,7 @@ def _write_answer(
         "new_choice": choice or None,
         "now": now,
     }
-    if connection.dialect.name == "sqlite":
-        written = _RUN_SAVE_WRITE_IF_TAKING.execute(values, connection)
-    else:
-        written = _RUN_SAVE_LOCK_AND_WRITE.execute(values, connection)
-    return written.rowcount == 1
+    return _RUN_SAVE_WRITE_IF_TAKING.execute(values, connection).rowcount == 1
 
 
 def guard_active(attempt: Attempt, now: datetime) -> None:
