@@ -136,4 +136,6 @@ def _configure_sqlite(app: Flask) -> None:
         return
     from quizapp import sqlite_writer
 
-    sqlite_writer.configure(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    sqlite_writer.configure(
+        engine, app.config["SQLITE_BUSY_TIMEOUT_MS"], app.config["SQLITE_CHECKPOINT_S"]
+    )

@@ -91,6 +91,9 @@ def from_environment(instance_path: str) -> dict:
         # What organisers set up, kept this long in each process for the phones' hot
         # paths (quizapp.setup_cache); 0 turns it off.
         "SETUP_CACHE_S": float(os.environ.get("SETUP_CACHE_S", "").strip() or 2.0),
+        # SQLite: WAL checkpoints in a background thread every this many seconds (0:
+        # SQLite's own, inside the commit that crosses 1,000 pages; see sqlite_writer).
+        "SQLITE_CHECKPOINT_S": float(os.environ.get("SQLITE_CHECKPOINT_S", "").strip() or 0.5),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "") == "1",

@@ -217,3 +217,44 @@ def test_hot_paths_read_without_the_writer_lock_until_their_first_write(app):
     db.session.execute(text("SELECT 1"))  # outside: the whole transaction holds it
     assert queue._lock.locked()
     db.session.rollback()
+
+
+def test_wal_checkpoints_run_in_a_background_thread_not_in_commits(app):
+    """Commits never checkpoint (that held the writer queue for milliseconds); the
+    process's checkpoint thread copies the WAL into the database file."""
+    assert db.session.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == 0
+    db.session.rollback()
+    checkpointer = db.engine.checkpointer
+    assert checkpointer.interval == 0.5
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE wal_filler (x TEXT)"))
+    try:
+        for _ in range(20):
+            with db.engine.begin() as conn:
+                conn.execute(text("INSERT INTO wal_filler VALUES (:x)"), [{"x": "x" * 900}] * 20)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (checkpointer.last and checkpointer.last[2]):
+            time.sleep(0.05)
+        busy, frames, copied = checkpointer.last
+        assert copied > 0 and frames >= copied
+        assert any(t.name == "sqlite-checkpoint" for t in threading.enumerate())
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP TABLE wal_filler"))
+
+
+def test_sqlite_checkpoints_in_commits_when_the_thread_is_off(tmp_path):
+    from quizapp import create_app
+
+    other = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'own.sqlite3'}",
+            "SECRET_KEY": "t",
+            "SQLITE_CHECKPOINT_S": 0,
+        }
+    )
+    with other.app_context():
+        assert db.engine.checkpointer is None
+        assert db.session.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == 1000
+        db.session.remove()
+        db.engine.dispose()
