@@ -84,3 +84,12 @@ def test_the_join_page_is_served_from_the_cache(client, event, statements):
     url = f"/j/{event.join_token}"
     assert client.get(url).status_code == 200
     assert statements.during(lambda: client.get(url)) == []
+
+
+def test_the_quiz_page_reads_the_attempt_in_two_statements(client, event, statements):
+    attempt = _join(client, event, "13700000001")
+    url = f"/a/{attempt['token']}"
+    sql = statements.during(lambda: client.get(url))
+    assert len(sql) == 2, sql  # the attempt with its competition and event; its items
+    page = client.get(url).get_data(as_text=True)
+    assert page.count('class="card question"') == len(attempt["questions"])

@@ -122,7 +122,7 @@ def qr_png_image(token: str):
 @bp.get("/a/<token>")
 def quiz(token: str):
     now = utcnow()
-    attempt = services.attempt_by_token(token)
+    attempt = services.attempt_by_token(token, with_all=True)
     if services.finalize_if_overdue(attempt, now):
         return redirect(url_for("play.result", token=token))
     data = presenters.attempt_payload(attempt, now)
@@ -157,7 +157,7 @@ def _paced_context(attempt, data: dict, now) -> dict:
 def quiz_post(token: str):
     """The JavaScript-free path (and the paced quiz's "next"): save the posted choices,
     then move on or submit if asked."""
-    attempt = services.attempt_by_token(token)
+    attempt = services.attempt_by_token(token, with_all=True)
     action = request.form.get("action")
     try:
         for item in attempt.items:
@@ -191,7 +191,7 @@ def quiz_post(token: str):
 @bp.get("/a/<token>/result")
 def result(token: str):
     now = utcnow()
-    attempt = services.attempt_by_token(token)
+    attempt = services.attempt_by_token(token, with_all=True)
     if not services.finalize_if_overdue(attempt, now):
         return redirect(url_for("play.quiz", token=token))
     return render_template(
