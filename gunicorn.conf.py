@@ -27,7 +27,11 @@ keepalive = int(os.environ.get("KEEPALIVE", 20))
 # Set MAX_REQUESTS to turn it on; workers then restart after N ± 10 % requests.
 max_requests = int(os.environ.get("MAX_REQUESTS", 0))
 max_requests_jitter = max_requests // 10
-accesslog = os.environ.get("ACCESS_LOG", "-")
+# No access log of gunicorn's own by default: nginx in front logs every request (with
+# the client's address), and writing the line cost gunicorn 40-60 us of a request's
+# 230-290 us on a bare endpoint (wrk, 32 connections; bench/RESULTS.md). ACCESS_LOG=-
+# writes it to stdout (the journal under systemd), or give a file.
+accesslog = os.environ.get("ACCESS_LOG", "").strip() or None
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), which
 # every gunicorn of that user would share; the app does not use it.

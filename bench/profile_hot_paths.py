@@ -8,6 +8,7 @@ Werkzeug's test client on SQLite (or on PostgreSQL with DATABASE_URL set).
 
 Run: .venv/bin/python bench/profile_hot_paths.py [--path event|save|join|submit|screen|
      joinpage|joinform|quizpage|all] [--n 300] [--top 25]
+     CALLERS=<regex> also prints cProfile's callers of the functions it matches.
 Measures; asserts nothing; changes nothing outside its temporary instance folder.
 """
 
@@ -217,6 +218,8 @@ def main() -> None:
             pstats.Stats(prof, stream=out).sort_stats(key).print_stats(args.top)
             text = out.getvalue()
             print(text[text.find("   ncalls") :])
+        if os.environ.get("CALLERS"):
+            pstats.Stats(prof).print_callers(os.environ["CALLERS"])
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ _STAMP = DriverStatement(
 @pytest.fixture
 def question(make_bank):
     bank = make_bank(n=1)
-    return db.session.scalars(select(Question).where(Question.bank_id == bank.id)).first()
+    query = select(Question).where(Question.bank_id == bank.id, Question.type == "single")
+    return db.session.scalars(query.order_by(Question.id)).first()
 
 
 def test_values_round_trip_as_through_the_orm(question):
@@ -122,3 +123,23 @@ def test_a_multi_row_insert_returns_every_row(app, question):
     assert sorted(got) == ["multi 0", "multi 1", "multi 2"]
     query = select(banks.c.name, banks.c.id).where(banks.c.id.in_(got.values()))
     assert dict(db.session.execute(query).all()) == got
+
+
+def test_values_prepared_beforehand_run_as_given_at_once(app, question):
+    stamp = datetime(2026, 9, 1, 8, 30, 15, 250000, tzinfo=UTC)
+    prepared = _STAMP.prepare({"qid": question.id, "stamp": stamp}, db.engine.dialect)
+    assert _STAMP.execute(prepared).rowcount == 1
+    db.session.commit()
+    row = _READ.execute({"qid": question.id}).first()
+    db.session.rollback()
+    assert row.created_at == stamp
+
+
+def test_values_prepared_for_another_dialect_are_refused(question):
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    other = postgresql.dialect() if db.engine.dialect.name == "sqlite" else sqlite.dialect()
+    prepared = _STAMP.prepare({"qid": question.id, "stamp": datetime.now(UTC)}, other)
+    with pytest.raises(exc.ArgumentError, match="another dialect"):
+        _STAMP.execute(prepared)
+    db.session.rollback()

@@ -50,7 +50,6 @@ def two_instances(app, database_url, tmp_path):
         "SECRET_KEY": secrets.token_hex(16),
         "INSTANCE_PATH": str(tmp_path),
         "WEB_CONCURRENCY": "1",
-        "ACCESS_LOG": "/dev/null",
     }
     flask = [sys.executable, "-m", "flask", "--app", "quizapp"]
     subprocess.run([*flask, "bank", "load"], env=env, cwd=ROOT, check=True, capture_output=True)

@@ -50,7 +50,8 @@ class Question(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    bank_id: Mapped[int] = mapped_column(ForeignKey("question_banks.id"), index=True)
+    # Lookups by bank use the unique (bank_id, fingerprint) index.
+    bank_id: Mapped[int] = mapped_column(ForeignKey("question_banks.id"))
     type: Mapped[str] = mapped_column(String(16))
     stem: Mapped[str] = mapped_column(Text)
     options: Mapped[list[str]] = mapped_column(JSON, default=list)

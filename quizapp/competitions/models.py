@@ -153,12 +153,11 @@ class CompetitionUnit(db.Model):
     """A unit (单位) taking part in a competition, with its headcount when known."""
 
     __tablename__ = "competition_units"
+    # The unique index (competition_id, name) also serves lookups by competition alone.
     __table_args__ = (UniqueConstraint("competition_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    competition_id: Mapped[int] = mapped_column(
-        ForeignKey("competitions.id", ondelete="CASCADE"), index=True
-    )
+    competition_id: Mapped[int] = mapped_column(ForeignKey("competitions.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(120))
     headcount: Mapped[int | None]
 

@@ -9,7 +9,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
-    Index,
     String,
     Text,
     UniqueConstraint,
@@ -26,12 +25,11 @@ class Participant(db.Model):
     """A person in one competition, identified by normalised phone (one per competition)."""
 
     __tablename__ = "participants"
+    # The unique index (competition_id, phone) also serves lookups by competition alone.
     __table_args__ = (UniqueConstraint("competition_id", "phone"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    competition_id: Mapped[int] = mapped_column(
-        ForeignKey("competitions.id", ondelete="CASCADE"), index=True
-    )
+    competition_id: Mapped[int] = mapped_column(ForeignKey("competitions.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(60))
     phone: Mapped[str] = mapped_column(String(20))
     unit_id: Mapped[int | None] = mapped_column(
@@ -51,17 +49,17 @@ class Attempt(db.Model):
     settles concurrent submits. ``seed`` replays the draw and the shuffles."""
 
     __tablename__ = "attempts"
+    # Every index is written by every join and submit, so none repeats another's leading
+    # columns: (participant_id, number) serves lookups by participant, and
+    # ix_attempts_board_top (leaderboards.models) those by competition, status and score.
     __table_args__ = (
         UniqueConstraint("participant_id", "number"),
         CheckConstraint("status IN ('active', 'submitted', 'expired')", name="status"),
-        Index("ix_attempts_ranking", "competition_id", "status", "score"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(43), unique=True, default=new_token)
-    participant_id: Mapped[int] = mapped_column(
-        ForeignKey("participants.id", ondelete="CASCADE"), index=True
-    )
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
     competition_id: Mapped[int] = mapped_column(ForeignKey("competitions.id", ondelete="CASCADE"))
     event_id: Mapped[int | None] = mapped_column(
         ForeignKey("events.id", ondelete="SET NULL"), index=True

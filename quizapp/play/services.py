@@ -229,12 +229,15 @@ _ITEM_FIELDS = (
 )
 
 
-def _insert(table, columns: tuple[str, ...], returning: tuple, rows: int = 0) -> DriverStatement:
+def _insert(
+    table, columns: tuple[str, ...], returning: tuple, rows: int = 0, fixed: dict | None = None
+) -> DriverStatement:
     """An INSERT of ``columns`` (``rows`` > 0: that many rows in one statement, the
-    values named ``<column>_<row>``) run on the DBAPI cursor (quizapp.driver_sql)."""
+    values named ``<column>_<row>``; ``fixed``: SQL expressions for other columns, the
+    same in every row) run on the DBAPI cursor (quizapp.driver_sql)."""
 
     def values(suffix: str) -> dict:
-        return {c: bindparam(c + suffix, type_=table.c[c].type) for c in columns}
+        return {c: bindparam(c + suffix, type_=table.c[c].type) for c in columns} | (fixed or {})
 
     rows_values = [values(f"_{i}") for i in range(rows)] if rows else values("")
     return DriverStatement(insert(table).values(rows_values).returning(*returning))
@@ -264,7 +267,13 @@ _INSERT_PARTICIPANT = _insert(
     _participants_table, _PARTICIPANT_COLUMNS, (_participants_table.c.id,)
 )
 _INSERT_ATTEMPT = _insert(_attempts_table, _ATTEMPT_COLUMNS, (_attempts_table.c.id,))
-_ITEM_COLUMNS = ("attempt_id", *_ITEM_FIELDS)
+# The items name their attempt by its token (a unique index), so that their values are
+# bound and processed before the first write, not while SQLite's writer lock is held.
+_ATTEMPT_OF_TOKEN = (
+    select(_attempts_table.c.id)
+    .where(_attempts_table.c.token == bindparam("attempt_token", type_=String))
+    .scalar_subquery()
+)
 _INSERT_ITEMS: dict[int, DriverStatement] = {}  # by number of items
 
 
@@ -273,9 +282,10 @@ def _insert_items(count: int) -> DriverStatement:
     if statement is None:
         statement = _INSERT_ITEMS[count] = _insert(
             _items_table,
-            _ITEM_COLUMNS,
+            _ITEM_FIELDS,
             (_items_table.c.position, _items_table.c.id),
             rows=count,
+            fixed={"attempt_id": _ATTEMPT_OF_TOKEN},
         )
     return statement
 
@@ -330,19 +340,20 @@ def _start_attempt(
         "focus_losses": 0,
         "elder": elder,
     }
-    # The writes: from here to the commit SQLite's writer lock is held.
     connection = db.session.connection()
+    params = {"attempt_token": values["token"]}
+    for i, item in enumerate(items):
+        for name in _ITEM_FIELDS:
+            params[f"{name}_{i}"] = getattr(item, name)
+    insert_items = _insert_items(len(items))
+    prepared_items = insert_items.prepare(params, connection.dialect)
+    # The writes: from here to the commit SQLite's writer lock is held.
     if isinstance(participant, dict):
         values["participant_id"] = _INSERT_PARTICIPANT.execute(participant, connection).rows[0][0]
     else:
         values["participant_id"] = participant.id
     attempt_id = _INSERT_ATTEMPT.execute(values, connection).rows[0][0]
-    params = {}
-    for i, item in enumerate(items):
-        params[f"attempt_id_{i}"] = attempt_id
-        for name in _ITEM_FIELDS:
-            params[f"{name}_{i}"] = getattr(item, name)
-    ids = dict(_insert_items(len(items)).execute(params, connection).rows)
+    ids = dict(insert_items.execute(prepared_items, connection).rows)
     commit_keeping_state()
     attempt = Attempt(id=attempt_id, **values)
     stored = [

@@ -73,7 +73,6 @@ def app_env(database_url: str, instance_path: Path | str, **overrides: str | Non
         "DATABASE_URL": database_url,
         "SECRET_KEY": SECRET_KEY,
         "INSTANCE_PATH": str(instance_path),
-        "ACCESS_LOG": "/dev/null",
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("REDIS_URL", None)
