@@ -266,3 +266,56 @@ def test_one_query_candidates_equal_each_rules_own(make_competition, make_bank):
     for rule in comp.rules:
         assert combined[rule.id] == candidate_ids(rule)
         assert combined[rule.id], rule
+
+
+RAW_CHOICES = ("A", "b", "Ｃ", "D", "E", "H", "AB", "BA", "A,C", "AA", "ACD", "T", "F", "TT")
+RAW_CHOICES += ("", " ", "Z", "甲", 5, None, ["A"])
+
+
+def test_every_type_knows_the_fewest_options_a_choice_needs():
+    from quizapp.banks.qtypes import LETTERS, QUESTION_TYPES
+
+    for qtype in QUESTION_TYPES.values():
+        for raw in RAW_CHOICES:
+            found = qtype.fewest_options(raw)
+            for n in range(len(LETTERS) + 1):
+                expected = qtype.normalise_choice(raw, n)
+                assert (found[0] if found and n >= found[1] else None) == expected, (raw, n)
+
+
+def test_the_one_statement_save_stores_what_the_checked_path_would(make_event, now, db_session):
+    """save_answer's common case is one conditional UPDATE that checks the choice against
+    the stored question in SQL; whatever it refuses, the checked path refuses too, and
+    what it stores is the canonical choice."""
+    from bench.profile_hot_paths import StatementLog
+    from quizapp.banks.qtypes import QUESTION_TYPES
+    from quizapp.extensions import db
+    from quizapp.play.models import AttemptItem
+
+    attempt, _ = _join(make_event(), now)
+    items = {i.position: (i.id, i.qtype, len(i.options)) for i in attempt.items}
+    token = attempt.token
+    log = StatementLog(db.engine)
+    for position, (item_id, qtype, count) in items.items():
+        for raw in RAW_CHOICES:
+            db_session.commit()  # out of a transaction, as a request starts
+            expected = QUESTION_TYPES[qtype].normalise_choice(raw, count)
+            before = db.session.get(AttemptItem, item_id).choice
+            db_session.commit()
+            got = {}
+
+            def save(raw=raw, position=position, got=got):
+                try:
+                    got["choice"] = services.save_answer(token, position, raw, now)
+                except InvalidField as err:
+                    got["error"] = err
+
+            sql = log.capture(save)
+            stored = db.session.get(AttemptItem, item_id).choice
+            if expected is None:
+                assert "error" in got and got["error"].field == "choice", (qtype, raw)
+                assert stored == before
+            else:
+                assert got == {"choice": expected}, (qtype, raw)
+                assert stored == (expected or None)
+                assert len(sql) == 1 and sql[0].startswith("UPDATE"), (qtype, raw, sql)

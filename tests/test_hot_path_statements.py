@@ -1,7 +1,7 @@
 """The SQL the participant hot paths send, as a regression guard (counts, not times):
 the event GET a phone sends on scanning is served from the set-up cache, a join writes in
 three INSERTs with no read between its first write and its commit (SQLite's writer lock
-is held only for those), an answer save is one read and its writes, a submit reloads
+is held only for those), an answer save is one conditional UPDATE, a submit reloads
 nothing it has just written."""
 
 from __future__ import annotations
@@ -52,16 +52,25 @@ def test_a_join_writes_last_in_three_inserts(client, event, statements):
     assert len(got["questions"]) == 7
 
 
-def test_an_answer_save_is_one_read_and_one_conditional_write(
-    client, event, statements, db_session
-):
+def test_an_answer_save_is_one_conditional_write(client, event, statements, db_session):
     attempt = _join(client, event, "13700000001")
     q = attempt["questions"][0]
     path = f"/api/v1/attempts/{attempt['token']}/answers/{q['position']}"
+    db_session.commit()  # the test's session is the requests' (one app context): end its
     sql = statements.during(lambda: client.put(path, json={"choice": correct_choice(q)}))
-    assert len(sql) == 2 and sql[0].startswith("SELECT"), sql
-    # UPDATE attempt_items ... WHERE EXISTS (the attempt takes answers [FOR SHARE])
-    assert sql[1].startswith("UPDATE attempt_items"), sql
+    # UPDATE attempt_items ... WHERE attempt_id = (the attempt taking answers [FOR SHARE])
+    assert len(sql) == 1 and sql[0].startswith("UPDATE attempt_items"), sql
+
+
+def test_a_refused_save_is_explained_by_a_second_look(client, event, statements, db_session):
+    attempt = _join(client, event, "13700000001")
+    q = next(q for q in attempt["questions"] if q["type"] == "single")
+    path = f"/api/v1/attempts/{attempt['token']}/answers/{q['position']}"
+    db_session.commit()
+    got = {}
+    sql = statements.during(lambda: got.update(r=client.put(path, json={"choice": "H"})))
+    assert got["r"].status_code == 422 and got["r"].json["error"]["field"] == "choice"
+    assert [s.split()[0] for s in sql] == ["UPDATE", "SELECT"], sql
 
 
 def test_a_submit_reloads_nothing_it_wrote(client, event, statements):

@@ -68,6 +68,18 @@ class QuestionType:
             return None
         return letters
 
+    def fewest_options(self, raw: object) -> tuple[str, int] | None:
+        """The canonical choice from ``raw`` and the fewest options a question of this
+        type must have for it to be valid (``normalise_choice(raw, n)`` is that choice
+        for every ``n`` from there up to 8), or None when no question of this type takes
+        it. Lets a statement check the choice against a stored question's options."""
+        choice = self.normalise_choice(raw, len(LETTERS))
+        if choice is None:
+            return None
+        if self.name == "judge" or not choice:
+            return choice, 0
+        return choice, LETTERS.index(choice[-1]) + 1  # letters are sorted
+
     def is_correct(self, choice: str | None, key: str) -> bool:
         return bool(choice) and choice == key
 

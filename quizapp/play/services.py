@@ -18,7 +18,18 @@ from types import SimpleNamespace
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Integer, String, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -549,7 +560,47 @@ _SAVE_PEEK = (
     .where(_attempts.c.token == bindparam("token", type_=String))
 )
 
+# The common case in one statement (one round trip on a database server): write the item
+# at this position of an attempt that takes answers now, in a competition without
+# per-question limits, when its question takes the choice: for each type, the choice's
+# fewest options (``fewest_<type>``, NULL when that type refuses it) against the
+# question's own. Anything else writes nothing and takes the path that tells why.
+_attempt_taking_answers = (
+    select(_attempts.c.id)
+    .join(_competitions, _competitions.c.id == _attempts.c.competition_id)
+    .where(
+        _attempts.c.token == bindparam("token", type_=String),
+        _attempts.c.status == "active",
+        _attempts.c.deadline_at >= bindparam("cutoff", type_=Attempt.deadline_at.type),
+        _competitions.c.question_time_s.is_(None),
+    )
+    .with_for_update(read=True, of=_attempts)  # as in _SAVE_WRITE_IF_TAKING
+    .scalar_subquery()
+)
+_SAVE_IN_ONE = (
+    _items.update()
+    .where(
+        _items.c.attempt_id == _attempt_taking_answers,
+        _items.c.position == bindparam("position", type_=Integer),
+        or_(
+            *(
+                and_(
+                    _items.c.qtype == name,
+                    func.json_array_length(_items.c.options)
+                    >= bindparam(f"fewest_{name}", type_=Integer),
+                )
+                for name in QUESTION_TYPES
+            )
+        ),
+    )
+    .values(
+        choice=bindparam("new_choice", type_=_items.c.choice.type),
+        answered_at=bindparam("now", type_=_items.c.answered_at.type),
+    )
+)
+
 # The most frequent request: its statements run on the DBAPI cursor (quizapp.driver_sql).
+_RUN_SAVE_IN_ONE = DriverStatement(_SAVE_IN_ONE)
 _RUN_SAVE_PEEK = DriverStatement(_SAVE_PEEK)
 _RUN_SAVE_WRITE_IF_TAKING = DriverStatement(_SAVE_WRITE_IF_TAKING)
 
@@ -560,32 +611,56 @@ def save_answer(token: str, position: int, raw_choice: object, now: datetime | N
     Raises NotFound (token, position), InvalidField (choice), AlreadySubmitted,
     DeadlinePassed. Commits.
 
-    The common case (an active attempt within its time, no per-question limits) runs on
-    a connection of its own, outside the ORM session (whose transaction bookkeeping cost
-    as much as the statements): a read, then one conditional write. On SQLite the read
-    is outside any transaction and the write begins straight as BEGIN IMMEDIATE through
-    the writer queue; on a database server both run in autocommit (two round trips). When the
-    session is already in a transaction (a page that read the attempt first), the save
-    joins it, so that it never waits for a lock its own request holds.
+    The common case (an active attempt within its time, no per-question limits, a valid
+    choice) is one conditional UPDATE on a connection of its own, outside the ORM
+    session (whose transaction bookkeeping cost as much as the statements): on SQLite it
+    begins as BEGIN IMMEDIATE through the writer queue, on a database server it runs in
+    autocommit (one round trip). When it writes nothing, the save is done again in the
+    session, which finds out why (unknown link or position, a finished or overdue
+    attempt, which it closes, per-question windows, an invalid choice) and says so. When
+    the session is already in a transaction (a page that read the attempt first), the
+    save joins it, so that it never waits for a lock its own request holds.
     """
     now = now or utcnow()
     if _session_in_transaction():
         return _save_in_session(token, position, raw_choice, now)
-    with db.engine.connect() as connection:
-        if connection.dialect.name != "sqlite":
-            # The write is one statement, atomic by itself (its sub-SELECT locks the
-            # attempt's row): run in autocommit it saves the COMMIT's round trip.
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-        peek = _RUN_SAVE_PEEK.execute({"token": token, "position": position}, connection).first()
-        if peek is not None and _fast_save(peek, now):
-            choice = _valid_choice(peek.qtype, peek.options, raw_choice)
+    taken = _choice_for_every_type(raw_choice)
+    if taken is not None:
+        choice, fewest = taken
+        values = {
+            "token": token,
+            "position": position,
+            "cutoff": now - grace(),
+            "new_choice": choice or None,
+            "now": now,
+            **fewest,
+        }
+        with db.engine.connect() as connection:
+            if connection.dialect.name != "sqlite":
+                # One statement, atomic by itself (its sub-SELECT locks the attempt's
+                # row): run in autocommit it saves the COMMIT's round trip.
+                connection.execution_options(isolation_level="AUTOCOMMIT")
             connection.begin()
-            if _write_answer(connection, peek.id, peek.item_id, choice, now):
+            if _RUN_SAVE_IN_ONE.execute(values, connection).rowcount == 1:
                 connection.commit()
                 return choice
             connection.rollback()
-    # Unknown link or position, finished or overdue, per-question windows, or refused.
     return _save_in_session(token, position, raw_choice, now)
+
+
+def _choice_for_every_type(raw_choice: object) -> tuple[str, dict[str, int | None]] | None:
+    """The canonical choice and the ``fewest_<type>`` values of _SAVE_IN_ONE, or None when
+    no type takes the choice or two types would store it differently."""
+    choice = None
+    fewest: dict[str, int | None] = {}
+    for name, qtype in QUESTION_TYPES.items():
+        found = qtype.fewest_options(raw_choice)
+        fewest[f"fewest_{name}"] = None if found is None else found[1]
+        if found is not None:
+            if choice is not None and found[0] != choice:
+                return None
+            choice = found[0]
+    return None if choice is None else (choice, fewest)
 
 
 def _session_in_transaction() -> bool:
