@@ -74,6 +74,28 @@ class _Compiled:
         return tuple(params[name] for name in self.positions)
 
 
+def _cursor(fairy, compiled: _Compiled):
+    """This statement's own cursor on this DBAPI connection, kept for its next run in the
+    connection's ``info`` (which the pool clears when it closes or invalidates the
+    connection). psycopg keeps what it learnt of a statement's parameters (their dumpers)
+    in a cursor that runs the same query again: a new cursor each time spent about 0.1 ms
+    per answer save finding them anew (bench/profile_hot_paths.py on PostgreSQL)."""
+    cursors = fairy.info.get("driver_cursors")
+    if cursors is None:
+        cursors = fairy.info["driver_cursors"] = {}
+    cursor = cursors.get(compiled)
+    if cursor is None:
+        cursor = cursors[compiled] = fairy.cursor()
+    return cursor
+
+
+def _drop_cursor(fairy, compiled: _Compiled) -> None:
+    cursor = fairy.info.get("driver_cursors", {}).pop(compiled, None)
+    if cursor is not None:
+        with suppress(Exception):  # its connection may be gone
+            cursor.close()
+
+
 class Row(tuple):
     """A result row: a tuple whose columns are also attributes, by key (properties made
     per statement, as in a namedtuple: a column named ``count`` or ``index`` is the
@@ -145,7 +167,7 @@ class DriverStatement:
         else:
             params = compiled.parameters(values)
         fairy = connection.connection
-        cursor = fairy.cursor()
+        cursor = _cursor(fairy, compiled)
         try:
             for listener in connection.dispatch.before_cursor_execute:
                 listener(connection, cursor, compiled.sql, params, None, False)
@@ -167,9 +189,9 @@ class DriverStatement:
                     connection_invalidated=invalidated,
                     dialect=dialect,
                 ) from err
-        finally:
-            with suppress(dialect.loaded_dbapi.Error):  # its connection may be gone
-                cursor.close()
+        except BaseException:
+            _drop_cursor(fairy, compiled)
+            raise
         if compiled.result_processors:
             rows = []
             for record in raw:

@@ -143,3 +143,23 @@ def test_values_prepared_for_another_dialect_are_refused(question):
     with pytest.raises(exc.ArgumentError, match="another dialect"):
         _STAMP.execute(prepared)
     db.session.rollback()
+
+
+def test_a_statement_keeps_one_cursor_per_connection_and_drops_it_after_an_error(question):
+    connection = db.session.connection()
+    cursors = connection.connection.info
+    _READ.execute({"qid": question.id}, connection)
+    kept = dict(cursors["driver_cursors"])
+    assert len(kept) == 1
+    for _ in range(3):
+        assert _READ.execute({"qid": question.id}, connection).first().id == question.id
+    assert cursors["driver_cursors"] == kept  # the same cursor, run again
+    with pytest.raises(exc.IntegrityError):
+        _STAMP.execute({"qid": question.id, "stamp": None}, connection)  # NOT NULL
+    assert len(cursors["driver_cursors"]) == 1  # the failed statement's cursor is gone
+    db.session.rollback()
+    connection = db.session.connection()
+    stamp = datetime(2026, 9, 2, tzinfo=UTC)
+    assert _STAMP.execute({"qid": question.id, "stamp": stamp}, connection).rowcount == 1
+    assert _READ.execute({"qid": question.id}, connection).first().created_at == stamp
+    db.session.rollback()
