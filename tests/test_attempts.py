@@ -319,3 +319,43 @@ def test_the_one_statement_save_stores_what_the_checked_path_would(make_event, n
                 assert got == {"choice": expected}, (qtype, raw)
                 assert stored == (expected or None)
                 assert len(sql) == 1 and sql[0].startswith("UPDATE"), (qtype, raw, sql)
+
+
+def test_the_join_builds_the_event_and_competition_as_the_orm_loads_them(make_event, now):
+    """The join reads the event and its competition on the DBAPI cursor and makes them
+    the session's objects: the same values as the ORM's own load, relationships that
+    load, and what the session already holds is used as it is."""
+    from sqlalchemy import inspect, select
+    from sqlalchemy.orm import joinedload
+
+    from quizapp.competitions.models import Competition, Event
+    from quizapp.extensions import db
+
+    token = make_event().join_token
+    db.session.remove()  # a new request: nothing in the session yet
+
+    def values(obj):
+        return {attr.key: getattr(obj, attr.key) for attr in inspect(type(obj)).column_attrs}
+
+    built = services.event_by_join_token(token, with_competition=True)
+    assert inspect(built).persistent and inspect(built.competition).persistent
+    got = (values(built), values(built.competition))
+    units = [u.name for u in built.competition.units]  # a lazy load on the built object
+    db.session.remove()
+    query = select(Event).where(Event.join_token == token).options(joinedload(Event.competition))
+    loaded = db.session.scalar(query)
+    assert got == (values(loaded), values(loaded.competition))
+    assert units == [u.name for u in loaded.competition.units] and units
+    # held already (this session loaded them): the same objects come back
+    assert services.event_by_join_token(token, with_competition=True) is loaded
+    loaded.competition.time_limit_s = 123  # an edit this session has not flushed
+    assert services.event_by_join_token(token, with_competition=True).competition is (
+        loaded.competition
+    )
+    db.session.rollback()
+    unit_id, competition_id = loaded.competition.units[0].id, loaded.competition_id
+    db.session.remove()
+    attempt, created = services.join(token, name="李四", phone="13800138001", unit_id=unit_id)
+    assert created and attempt.competition is db.session.get(Competition, competition_id)
+    assert attempt.event.join_token == token and attempt.competition.time_limit_s == 600
+    assert attempt_payload(attempt, now)["question_count"] == len(attempt.items) == 7
