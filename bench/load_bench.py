@@ -7,7 +7,9 @@ INSTANCE_PATH; on PostgreSQL a fresh database, dropped afterwards), starts gunic
 
 (a) answer-save throughput (PUT /api/v1/attempts/<token>/answers/<n>, many attempts in
     rotation, a fixed number of connections) against bench/bare_app.py — a bare Flask
-    endpoint of the same shape served by the same gunicorn settings in the same run;
+    endpoint of the same shape served by the same gunicorn settings in the same run —
+    in alternating windows (bare, save, save, bare ...); the ratio is the median of the
+    pairs' ratios, so that the machine's drift in speed between minutes cancels out;
 (b) a start burst: N simulated phones join within a window (GET the event, POST a join
     with a distinct name and phone and a unit), answer every question with random think
     time, then submit; one event screen polls every 3 s meanwhile. With ``--flow pages``
@@ -56,6 +58,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,7 +96,8 @@ class Sizes:
     rotation_attempts: int  # (a) attempts whose answers are saved in rotation
     connections: int  # (a) client connections
     warmup_s: float
-    throughput_s: float
+    throughput_s: float  # (a) one window
+    pairs: int  # (a) bare and save windows, alternating, this many of each
     sustained_s: float
     sustained_connections: int
     burst_n: int
@@ -103,8 +107,8 @@ class Sizes:
     burst_timeout_s: float
 
 
-FULL = Sizes(100, 32, 2.0, 10.0, 30.0, 128, 5000, 10.0, (1.0, 3.0), 1000, 600.0)
-QUICK = Sizes(10, 16, 0.5, 2.0, 3.0, 32, 50, 2.0, (0.05, 0.2), 50, 20.0)
+FULL = Sizes(100, 32, 2.0, 6.0, 3, 30.0, 128, 5000, 10.0, (1.0, 3.0), 1000, 600.0)
+QUICK = Sizes(10, 16, 0.5, 1.0, 2, 3.0, 32, 50, 2.0, (0.05, 0.2), 50, 20.0)
 
 
 def log(message: str) -> None:
@@ -474,6 +478,13 @@ class Stats:
     def error_count(self, kind: str | None = None) -> int:
         return sum(n for k, n in self.errors.items() if kind is None or k.startswith(kind + " "))
 
+    def merge(self, other: Stats) -> None:
+        for kind, values in other.latency.items():
+            self.latency.setdefault(kind, []).extend(values)
+        self.errors.update(other.errors)
+        self.error_times.extend(other.error_times)
+        self.server_errors += other.server_errors
+
 
 @dataclass
 class Reply:
@@ -684,6 +695,26 @@ class Window:
     @property
     def server_ms_per_request(self) -> float:
         return 1000 * self.cpu.server_s / self.completed if self.completed else math.nan
+
+
+def combined(parts: list[Window]) -> Window:
+    """Windows taken as one: their requests, CPU and latencies added up."""
+    stats = Stats()
+    for part in parts:
+        stats.merge(part.stats)
+    cpu = Usage(
+        sum(p.cpu.seconds for p in parts),
+        sum(p.cpu.server_s for p in parts),
+        sum(p.cpu.client_s for p in parts),
+        sum(p.cpu.other_s for p in parts),
+    )
+    return Window(sum(p.completed for p in parts), cpu, stats)
+
+
+def windows(parts: list[Window]) -> str:
+    """The rates of the windows, as printed: "1,940–2,210 req/s in 3 windows"."""
+    rates = [p.rate for p in parts]
+    return f"{min(rates):,.0f}–{max(rates):,.0f} in {len(rates)} windows"
 
 
 async def closed_loop(
@@ -988,23 +1019,15 @@ def run_backend(
         rows: list[tuple[str, str, str, str]] = []
         notes: list[str] = []
 
-        # (a) baseline: the bare app, same gunicorn settings
+        # (a) the answer save against the bare app (same gunicorn settings), in windows
+        # that alternate (bare, save, save, bare, bare, save ...): the ratio of each
+        # pair is taken over the same minute of the machine, whose speed drifts
+        # (another tenant, its clock) by a quarter from one minute to the next.
         bare = Server("bare", "bench.bare_app:app", server_env(overrides), workdir)
         servers.append(bare)
         bare.start()
         app = Server("app", "wsgi:app", inst.env, workdir)
         servers.append(app)
-        log(f"{backend}: bare Flask throughput ({sizes.connections} connections)")
-        # The bare app needs no attempts; the same URL shapes are used.
-        fake_q = {"type": "single", "options": [{"key": k} for k in "ABCD"]}
-        bare_targets = [
-            (f"/api/v1/attempts/{secrets.token_urlsafe(16)}/answers/{p}", fake_q)
-            for p in range(1, 21)
-            for _ in range(sizes.rotation_attempts // 20 + 1)
-        ]
-        base = asyncio.run(closed_loop(bare, bare_targets, sizes, seed))
-        bare.stop()
-
         app.start()
         rss_start = [rss_mb(pid) for pid in app.worker_pids()]
         log(f"{backend}: joining {sizes.rotation_attempts} attempts for the rotation")
@@ -1016,13 +1039,37 @@ def run_backend(
             for a in attempts
             for q in a["questions"][position : position + 1]
         ]
-        log(f"{backend}: answer-save throughput ({sizes.connections} connections)")
-        save = asyncio.run(closed_loop(app, targets, sizes, seed + 1))
-        ratio = save.rate / base.rate if base.rate else math.nan
+        # The bare app needs no attempts; the same URL shapes are used.
+        fake_q = {"type": "single", "options": [{"key": k} for k in "ABCD"]}
+        bare_targets = [
+            (f"/api/v1/attempts/{secrets.token_urlsafe(16)}/answers/{p}", fake_q)
+            for p in range(1, 21)
+            for _ in range(sizes.rotation_attempts // 20 + 1)
+        ]
+        log(
+            f"{backend}: bare Flask and answer-save throughput, {sizes.pairs} pairs of "
+            f"windows ({sizes.connections} connections)"
+        )
+        bases: list[Window] = []
+        saves: list[Window] = []
+        for k in range(sizes.pairs):
+            order = ("bare", "save") if k % 2 == 0 else ("save", "bare")
+            for kind in order:
+                if kind == "bare":
+                    bases.append(asyncio.run(closed_loop(bare, bare_targets, sizes, seed + k)))
+                else:
+                    saves.append(asyncio.run(closed_loop(app, targets, sizes, seed + 100 + k)))
+        bare.stop()
+        pair_ratios = [
+            s.rate / b.rate if b.rate else math.nan for b, s in zip(bases, saves, strict=True)
+        ]
+        ratio = statistics.median(pair_ratios)
+        base, save = combined(bases), combined(saves)
         rows.append(
             (
                 f"(a) bare Flask PUT, {sizes.connections} connections (baseline)",
-                f"{base.rate:,.0f} req/s; server CPU {base.server_ms_per_request:.2f} ms/req; "
+                f"{base.rate:,.0f} req/s ({windows(bases)}); server CPU "
+                f"{base.server_ms_per_request:.2f} ms/req; "
                 f"p99 {ms(pct(base.stats.latency.get('save', []), 99))}",
                 "",
                 "",
@@ -1031,7 +1078,9 @@ def run_backend(
         rows.append(
             (
                 f"(a) answer save, {sizes.rotation_attempts} attempts in rotation",
-                f"{save.rate:,.0f} req/s = **{ratio:.2f}×** bare; server CPU "
+                f"{save.rate:,.0f} req/s ({windows(saves)}) = **{ratio:.2f}×** bare "
+                f"(median of {len(pair_ratios)} pairs of windows: "
+                f"{', '.join(f'{r:.2f}' for r in pair_ratios)}); server CPU "
                 f"{save.server_ms_per_request:.2f} ms/req (CPU ratio "
                 f"{base.server_ms_per_request / save.server_ms_per_request:.2f}×); "
                 f"p99 {ms(pct(save.stats.latency.get('save', []), 99))}; "
