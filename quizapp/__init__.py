@@ -29,6 +29,9 @@ def create_app(config: dict[str, Any] | None = None, *, cli: bool = True) -> Fla
     if config:
         app.config.update(config)
     _sqlite_engine_options(app)
+    from quizapp.play import fast_save
+
+    fast_save.init_app(app)  # inside ProxyFix: it sees the request's scheme
     if app.config.get("TRUSTED_PROXIES"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -118,7 +118,7 @@ def _refuse_nul() -> None:
                 abort(400)
 
 
-_SECURITY_HEADERS = (
+SECURITY_HEADERS = (
     ("Content-Security-Policy", CSP),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "same-origin"),
@@ -132,7 +132,7 @@ def _security_headers(response):
     the response's headers instead of a lookup per header: it runs on every request)."""
     headers = response.headers
     present = {key.lower() for key, _value in headers.items()}
-    wanted = list(_SECURITY_HEADERS)
+    wanted = list(SECURITY_HEADERS)
     if request.is_secure:
         wanted.append(("Strict-Transport-Security", "max-age=31536000"))
     if request.endpoint and request.endpoint != "static":

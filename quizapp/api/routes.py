@@ -8,7 +8,7 @@ from quizapp.api.openapi import spec
 from quizapp.dbtypes import utcnow
 from quizapp.errors import DomainError, InvalidField
 from quizapp.leaderboards import screen
-from quizapp.play import pacing, presenters, services
+from quizapp.play import fast_save, pacing, presenters, services
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -76,7 +76,8 @@ def attempt(token: str):
 @bp.put("/attempts/<token>/answers/<int:position>")
 def answer(token: str, position: int):
     data = _body()
-    choice = services.save_answer(token, position, data.get("choice"), utcnow())
+    tried = request.environ.get(fast_save.TRIED, False)
+    choice = services.save_answer(token, position, data.get("choice"), utcnow(), tried_in_one=tried)
     return jsonify({"saved": True, "position": position, "choice": choice})
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
@@ -657,47 +657,75 @@ _RUN_SAVE_PEEK = DriverStatement(_SAVE_PEEK)
 _RUN_SAVE_WRITE_IF_TAKING = DriverStatement(_SAVE_WRITE_IF_TAKING)
 
 
-def save_answer(token: str, position: int, raw_choice: object, now: datetime | None = None) -> str:
+def save_answer(
+    token: str,
+    position: int,
+    raw_choice: object,
+    now: datetime | None = None,
+    *,
+    tried_in_one: bool = False,
+) -> str:
     """Save one answer (last write before the deadline wins). Returns the stored choice.
 
     Raises NotFound (token, position), InvalidField (choice), AlreadySubmitted,
     DeadlinePassed. Commits.
 
     The common case (an active attempt within its time, no per-question limits, a valid
-    choice) is one conditional UPDATE on a connection of its own, outside the ORM
-    session (whose transaction bookkeeping cost as much as the statements): on SQLite it
-    begins as BEGIN IMMEDIATE through the writer queue, on a database server it runs in
-    autocommit (one round trip). When it writes nothing, the save is done again in the
+    choice) is :func:`save_in_one`. When it writes nothing, the save is done again in the
     session, which finds out why (unknown link or position, a finished or overdue
     attempt, which it closes, per-question windows, an invalid choice) and says so. When
     the session is already in a transaction (a page that read the attempt first), the
     save joins it, so that it never waits for a lock its own request holds.
+    ``tried_in_one``: the caller already ran :func:`save_in_one` for this request
+    (quizapp.play.fast_save) and it wrote nothing.
     """
     now = now or utcnow()
-    if _session_in_transaction():
-        return _save_in_session(token, position, raw_choice, now)
-    taken = _choice_for_every_type(raw_choice)
-    if taken is not None:
-        choice, fewest = taken
-        values = {
-            "token": token,
-            "position": position,
-            "cutoff": now - grace(),
-            "new_choice": choice or None,
-            "now": now,
-            **fewest,
-        }
-        with db.engine.connect() as connection:
-            if connection.dialect.name != "sqlite":
-                # One statement, atomic by itself (its sub-SELECT locks the attempt's
-                # row): run in autocommit it saves the COMMIT's round trip.
-                connection.execution_options(isolation_level="AUTOCOMMIT")
-            connection.begin()
-            if _RUN_SAVE_IN_ONE.execute(values, connection).rowcount == 1:
-                connection.commit()
-                return choice
-            connection.rollback()
+    if not tried_in_one and not session_in_transaction():
+        choice = save_in_one(db.engine, token, position, raw_choice, now, grace())
+        if choice is not None:
+            return choice
     return _save_in_session(token, position, raw_choice, now)
+
+
+def save_in_one(
+    engine: Engine,
+    token: str,
+    position: int,
+    raw_choice: object,
+    now: datetime,
+    grace: timedelta,
+) -> str | None:
+    """The common case of :func:`save_answer`: one conditional UPDATE on a connection of
+    its own, outside the ORM session (whose transaction bookkeeping cost as much as the
+    statement), committed. Returns the stored choice, or None when it wrote nothing (for
+    whatever reason: :func:`save_answer` finds out which and says so).
+
+    On SQLite it begins as BEGIN IMMEDIATE through the writer queue; on a database server
+    it runs in autocommit (one round trip). Needs no app or request context.
+    """
+    taken = _choice_for_every_type(raw_choice)
+    if taken is None:
+        return None
+    choice, fewest = taken
+    values = {
+        "token": token,
+        "position": position,
+        "cutoff": now - grace,
+        "new_choice": choice or None,
+        "now": now,
+        **fewest,
+    }
+    with engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            # One statement, atomic by itself (its sub-SELECT locks the attempt's row):
+            # run in autocommit it saves the COMMIT's round trip.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.begin()
+        if _RUN_SAVE_IN_ONE.execute(values, connection).rowcount == 1:
+            connection.commit()
+            return choice
+        connection.rollback()
+    return None
 
 
 def _choice_for_every_type(raw_choice: object) -> tuple[str, dict[str, int | None]] | None:
@@ -715,7 +743,7 @@ def _choice_for_every_type(raw_choice: object) -> tuple[str, dict[str, int | Non
     return None if choice is None else (choice, fewest)
 
 
-def _session_in_transaction() -> bool:
+def session_in_transaction() -> bool:
     """Whether this context's ORM session has begun a transaction (without creating the
     session when it has none yet)."""
     return db.session.registry.has() and db.session().in_transaction()

@@ -1,0 +1,181 @@
+"""The answer save's fast path (quizapp.play.fast_save): it answers exactly what the API
+view would, and passes everything else on to Flask unchanged.
+
+The test client runs its requests in the ``app`` fixture's app context, whose session a
+request leaves in a transaction; the fast path then (rightly) leaves the save to the
+view. So these tests end that transaction before a request, as the end of a request's
+app context does in a server (``fresh``)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import pytest
+from flask import request_started
+from sqlalchemy.exc import OperationalError
+from werkzeug.test import Client
+
+from quizapp.extensions import db
+from quizapp.play import fast_save
+from tests.conftest import correct_choice
+
+
+@pytest.fixture
+def attempt(client, make_event):
+    event = make_event()
+    body = {"name": "王五", "phone": "13700000000", "unit_id": event.competition.units[0].id}
+    r = client.post(f"/api/v1/events/{event.join_token}/attempts", json=body)
+    assert r.status_code == 201
+    return r.json["attempt"]
+
+
+def test_inside_a_session_transaction_the_view_saves(app, client, attempt):
+    """A request made in an app context whose session is in a transaction (the test
+    client's, after a request) goes to the view, which joins that transaction."""
+    q = attempt["questions"][0]
+    assert db.session().in_transaction()
+    with flask_requests(app, fresh=False) as seen:
+        r = client.put(_url(attempt), json={"choice": correct_choice(q)})
+    assert r.status_code == 200 and len(seen) == 1
+
+
+@contextmanager
+def flask_requests(app, *, fresh=True):
+    """The paths of the requests that reached Flask (its request_started signal).
+    ``fresh``: end the session's transaction first."""
+    if fresh:
+        db.session.commit()
+    seen: list[str] = []
+
+    def record(_sender, **_extra):
+        from flask import request
+
+        seen.append(request.path)
+
+    request_started.connect(record, app)
+    try:
+        yield seen
+    finally:
+        request_started.disconnect(record, app)
+
+
+def _url(attempt, position=None):
+    q = attempt["questions"][0]
+    return f"/api/v1/attempts/{attempt['token']}/answers/{position or q['position']}"
+
+
+def test_a_save_is_answered_in_front_of_flask(app, client, attempt):
+    assert isinstance(app.wsgi_app, fast_save.AnswerSaveFastPath)
+    q = attempt["questions"][0]
+    with flask_requests(app) as seen:
+        r = client.put(_url(attempt), json={"choice": correct_choice(q)})
+    assert r.status_code == 200 and seen == []
+    assert r.json == {"saved": True, "position": q["position"], "choice": correct_choice(q)}
+    stored = client.get(f"/api/v1/attempts/{attempt['token']}").json["attempt"]["questions"][0]
+    assert stored["choice"] == correct_choice(q)
+
+
+@pytest.mark.parametrize("base_url", ["http://localhost", "https://localhost"])
+def test_the_fast_answer_is_the_views_byte_for_byte(app, client, attempt, base_url):
+    """Status, headers (but Flask's ``Vary: Cookie``, which Flask-Login's session access
+    adds and the save never reads) and body, against the view behind the fast path."""
+    q = attempt["questions"][0]
+    behind = Client(app.wsgi_app.wsgi_app)
+    for choice in (correct_choice(q), q["options"][-1]["key"] + "\u0020"):
+        with flask_requests(app) as seen:
+            fast = client.put(_url(attempt), json={"choice": choice}, base_url=base_url)
+        view = behind.put(_url(attempt), json={"choice": choice}, base_url=base_url)
+        assert seen == [] and fast.status_code == view.status_code == 200
+        assert fast.get_data() == view.get_data()
+        view_headers = [(k, v) for k, v in view.headers.items() if k != "Vary"]
+        assert list(fast.headers.items()) == view_headers
+    assert ("Strict-Transport-Security" in fast.headers) == base_url.startswith("https")
+
+
+@pytest.mark.parametrize(
+    ("position", "kwargs", "status", "code"),
+    [
+        (None, {"json": {"choice": "Z"}}, 422, "invalid_choice"),
+        (None, {"json": {"choice": 5}}, 422, "invalid_choice"),
+        (42, {"json": {"choice": "A"}}, 404, "not_found"),
+        (None, {"data": "x"}, 400, "bad_json"),
+        (None, {"data": "[1]"}, 400, "bad_json"),
+        (None, {"data": b"\xff\xfe{"}, 400, "bad_json"),
+        (None, {}, 400, "bad_json"),
+    ],
+)
+def test_what_the_fast_path_does_not_save_flask_answers(
+    app, client, attempt, position, kwargs, status, code
+):
+    with flask_requests(app) as seen:
+        r = client.put(_url(attempt, position), **kwargs)
+    assert r.status_code == status and r.json["error"]["code"] == code
+    assert len(seen) == 1
+
+
+def test_an_unknown_token_is_answered_and_throttled_by_flask(app, client):
+    with flask_requests(app) as seen:
+        r = client.put("/api/v1/attempts/nosuchtoken/answers/1", json={"choice": "A"})
+    assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
+    assert seen == ["/api/v1/attempts/nosuchtoken/answers/1"]
+
+
+def test_a_request_passed_on_keeps_its_body_and_saves_once(app, client, attempt):
+    """A query string sends the request to Flask (which reads the body the fast path
+    did not); a save the fast path tried and that wrote nothing is not tried twice."""
+    from bench.profile_hot_paths import StatementLog
+
+    q = attempt["questions"][0]
+    with flask_requests(app) as seen:
+        r = client.put(_url(attempt) + "?x=1", json={"choice": correct_choice(q)})
+    assert r.status_code == 200 and r.json["choice"] == correct_choice(q) and len(seen) == 1
+    db.session.commit()
+    log = StatementLog(db.engine)
+    got = []  # "H" needs 8 options: the UPDATE runs and writes nothing
+    statements = log.capture(lambda: got.append(client.put(_url(attempt), json={"choice": "H"})))
+    assert got[0].status_code == 422 and got[0].json["error"]["code"] == "invalid_choice"
+    updates = [s for s in statements if s.startswith("UPDATE attempt_items")]
+    assert len(updates) == 1, statements
+
+
+def test_a_submitted_attempt_is_refused_by_flask(app, client, attempt):
+    client.post(f"/api/v1/attempts/{attempt['token']}/submit")
+    with flask_requests(app) as seen:
+        r = client.put(_url(attempt), json={"choice": "A"})
+    assert r.status_code == 409 and r.json["error"]["code"] == "already_submitted"
+    assert len(seen) == 1
+
+
+def test_a_body_too_large_is_refused_by_flask_without_being_read(app, client, attempt):
+    app.config["MAX_FORM_BODY"] = 64
+    with flask_requests(app) as seen:
+        r = client.put(_url(attempt), json={"choice": "A", "pad": "x" * 100})
+    assert r.status_code == 413 and len(seen) == 1
+
+
+def test_an_error_in_the_fast_path_is_left_to_flask(app, client, attempt, monkeypatch, caplog):
+    """A failed fast save (here a database error raised once) goes to Flask, which saves
+    the answer itself (or answers the error as for any request)."""
+    real = fast_save.save_in_one
+    calls = []
+
+    def fail_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE", {}, Exception("server closed the connection"))
+        return real(*args)
+
+    monkeypatch.setattr(fast_save, "save_in_one", fail_once)
+    q = attempt["questions"][0]
+    with flask_requests(app) as seen, caplog.at_level(logging.DEBUG, "quizapp.play.fast_save"):
+        r = client.put(_url(attempt), json={"choice": correct_choice(q)})
+    assert r.status_code == 200 and r.json["choice"] == correct_choice(q)
+    assert len(seen) == 1 and "server closed the connection" in caplog.text
+
+
+def test_the_fast_path_can_be_turned_off(app, make_event):
+    from quizapp import create_app
+
+    off = create_app({**app.config, "FAST_ANSWER_SAVE": False})
+    assert not isinstance(off.wsgi_app, fast_save.AnswerSaveFastPath)
