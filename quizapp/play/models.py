@@ -102,9 +102,11 @@ class AttemptItem(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id", ondelete="CASCADE"))
     position: Mapped[int]
-    question_id: Mapped[int | None] = mapped_column(
-        ForeignKey("questions.id", ondelete="SET NULL"), index=True
-    )
+    # Not indexed: every join inserts 20 items, whose question ids fall on 20 scattered
+    # pages of such an index (a sixth of a join's time on SQLite; bench/RESULTS.md,
+    # session 9). The index would serve only deletes of questions, which the app never
+    # makes (banks.manage deactivates them); a DELETE of questions in SQL scans this table.
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"))
     qtype: Mapped[str] = mapped_column(String(16))
     stem: Mapped[str] = mapped_column(Text)
     options: Mapped[list[str]] = mapped_column(JSON, default=list)
