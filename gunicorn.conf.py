@@ -6,11 +6,17 @@ import os
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2, 4)))
 # Idle keep-alive connections (phones thinking) wait in each worker's poller, not in a
-# thread; threads only run requests. Two per worker let one run while another waits on
-# PostgreSQL; more make them queue for Python's GIL, which costs CPU: answer save on 2
-# cores, 4 workers, measured with bench/load_bench.py: 4 threads 1.36 ms (SQLite) /
-# 1.80 ms (PostgreSQL) of server CPU per save, 2 threads 1.21 / 1.40 ms.
-threads = int(os.environ.get("GUNICORN_THREADS", 2))
+# thread; threads only run requests. On SQLite two per worker: a request there waits for
+# nothing but the CPU, and more threads only queue for Python's GIL. On PostgreSQL four:
+# a thread waits for the database server's answer to each statement (a join sends
+# seven and a commit), and with two the cached event GET waited behind joins that
+# waited for it.
+# Measured with bench/load_bench.py on 2 cores, 4 workers (bench/RESULTS.md, session 9):
+# PostgreSQL with 4 threads against 2, 5,000 phones joining within 10 s: join p99 2.5 s
+# against 3.4 s, event GET p99 4.1 s against 5.8 s; answer saves 0.53x against 0.47x
+# the bare endpoint.
+_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
+threads = int(os.environ.get("GUNICORN_THREADS", 4 if _postgres else 2))
 # Open connections per worker (keep-alive included); with 4 workers 8,000 phones can keep
 # theirs open without nginx in front (gunicorn's default is 1,000).
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", 2000))

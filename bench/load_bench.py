@@ -1023,7 +1023,11 @@ def run_backend(
         # that alternate (bare, save, save, bare, bare, save ...): the ratio of each
         # pair is taken over the same minute of the machine, whose speed drifts
         # (another tenant, its clock) by a quarter from one minute to the next.
-        bare = Server("bare", "bench.bare_app:app", server_env(overrides), workdir)
+        # The bare app runs with the app's gunicorn settings (gunicorn.conf.py gives
+        # PostgreSQL more threads per worker than SQLite).
+        threads = gunicorn_settings(inst.env)["threads"]
+        bare_env = server_env({**overrides, "GUNICORN_THREADS": str(threads)})
+        bare = Server("bare", "bench.bare_app:app", bare_env, workdir)
         servers.append(bare)
         bare.start()
         app = Server("app", "wsgi:app", inst.env, workdir)
@@ -1089,6 +1093,7 @@ def run_backend(
                 verdict(ratio >= GOAL_RATIO),
             )
         )
+        notes.append(f"gunicorn threads per worker (both servers): {threads}.")
         notes.append(f"CPU during (a), bare: {base.cpu.describe()}.")
         notes.append(f"CPU during (a), answer save: {save.cpu.describe()}.")
 
@@ -1369,7 +1374,8 @@ def main() -> int:
         f"server share these {os.cpu_count()} cores; load average before "
         f"{load_before[0]:.1f}, after {load_after[0]:.1f} (other processes on the machine "
         f"count too). Run took {time.perf_counter() - started:.0f} s.\n\n"
-        "gunicorn (gunicorn.conf.py, bound to 127.0.0.1, log to a file): "
+        "gunicorn (gunicorn.conf.py, bound to 127.0.0.1, log to a file; threads as on "
+        "SQLite, see each backend's notes): "
         + ", ".join(f"{k}={v}" for k, v in settings.items())
         + f". Client: aiohttp {aiohttp.__version__}, (a) {sizes.connections} connections, "
         f"(c) {sizes.sustained_connections}, (b) up to {sizes.burst_connections} in all "
