@@ -6,6 +6,7 @@ import random
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from quizapp.errors import InvalidField, NotFound
 from quizapp.play import services
@@ -359,3 +360,49 @@ def test_the_join_builds_the_event_and_competition_as_the_orm_loads_them(make_ev
     assert created and attempt.competition is db.session.get(Competition, competition_id)
     assert attempt.event.join_token == token and attempt.competition.time_limit_s == 600
     assert attempt_payload(attempt, now)["question_count"] == len(attempt.items) == 7
+
+
+def test_a_join_stores_the_items_exactly_as_drawn(make_competition, make_bank, make_event, now):
+    """The join writes its items in one statement (on PostgreSQL as one JSON parameter
+    unpacked by json_to_recordset): every column as the draw made it, replayed from the
+    attempt's seed, text with quotes, backslashes and CJK included."""
+    from quizapp.banks import services as banks
+    from quizapp.banks.parsing import ParsedQuestion, fingerprint
+    from quizapp.extensions import db
+    from quizapp.play.draw import cached_pool
+    from quizapp.play.models import AttemptItem
+
+    bank = make_bank(n=6)
+    tricky = "质量 \"quoted\" \\back\\slash 'single' 100% {json} [1, 2] \u2028"
+    options = (tricky + " A", "选项\tB", '"C"', "D\\")
+    banks.add_questions(
+        bank,
+        [
+            ParsedQuestion(
+                row=100,
+                type="single",
+                stem=tricky,
+                options=options,
+                answer="A",
+                explanation=tricky,
+                category="测试",
+                difficulty=1,
+                source="test",
+                fingerprint=fingerprint("single", tricky, options),
+            )
+        ],
+    )
+    db.session.commit()
+    comp = make_competition(bank=bank, counts={"single": 7, "multiple": 2, "judge": 2})
+    attempt, _ = _join(make_event(comp), now)
+    db.session.expire_all()
+    stored = db.session.scalars(
+        select(AttemptItem).where(AttemptItem.attempt_id == attempt.id)
+    ).all()
+    drawn = draw_items(comp, random.Random(attempt.seed), cached_pool(comp), comp.rules)
+    fields = ("position", "question_id", "qtype", "stem", "options", "option_order")
+    fields += ("key", "points", "explanation")
+    assert sorted(tuple(getattr(i, f) for f in fields) for i in stored) == sorted(
+        tuple(getattr(d, f) for f in fields) for d in drawn
+    )
+    assert any(i.stem == tricky and tricky + " A" in i.options for i in stored)
