@@ -215,3 +215,24 @@ def table_counts() -> dict[str, int]:
         t.name: db.session.execute(text(f"SELECT COUNT(*) FROM {t.name}")).scalar()
         for t in db.metadata.sorted_tables
     }
+
+
+def stored_and_drawn(attempt, comp) -> tuple[list[tuple], list[tuple]]:
+    """An attempt's stored items and the draw replayed from its seed, as sorted tuples of
+    every column the draw fills (equal when the join stored exactly what it drew)."""
+    import random
+
+    from sqlalchemy import select
+
+    from quizapp.play.draw import cached_pool, draw_items
+    from quizapp.play.models import AttemptItem
+
+    stored = db.session.scalars(
+        select(AttemptItem).where(AttemptItem.attempt_id == attempt.id)
+    ).all()
+    drawn = draw_items(comp, random.Random(attempt.seed), cached_pool(comp), comp.rules)
+    fields = ("position", "question_id", "qtype", "stem", "options", "option_order")
+    fields += ("key", "points", "explanation")
+    return sorted(tuple(getattr(i, f) for f in fields) for i in stored), sorted(
+        tuple(getattr(d, f) for f in fields) for d in drawn
+    )

@@ -12,7 +12,7 @@ from quizapp.errors import InvalidField, NotFound
 from quizapp.play import services
 from quizapp.play.draw import BankExhausted, draw_items
 from quizapp.play.presenters import attempt_payload, result_payload
-from tests.conftest import correct_choice
+from tests.conftest import correct_choice, stored_and_drawn
 
 
 def _join(event, now, name="张三", phone="13800138000", **kw):
@@ -326,7 +326,7 @@ def test_the_join_builds_the_event_and_competition_as_the_orm_loads_them(make_ev
     """The join reads the event and its competition on the DBAPI cursor and makes them
     the session's objects: the same values as the ORM's own load, relationships that
     load, and what the session already holds is used as it is."""
-    from sqlalchemy import inspect, select
+    from sqlalchemy import inspect
     from sqlalchemy.orm import joinedload
 
     from quizapp.competitions.models import Competition, Event
@@ -369,8 +369,6 @@ def test_a_join_stores_the_items_exactly_as_drawn(make_competition, make_bank, m
     from quizapp.banks import services as banks
     from quizapp.banks.parsing import ParsedQuestion, fingerprint
     from quizapp.extensions import db
-    from quizapp.play.draw import cached_pool
-    from quizapp.play.models import AttemptItem
 
     bank = make_bank(n=6)
     tricky = "质量 \"quoted\" \\back\\slash 'single' 100% {json} [1, 2] \u2028"
@@ -396,13 +394,6 @@ def test_a_join_stores_the_items_exactly_as_drawn(make_competition, make_bank, m
     comp = make_competition(bank=bank, counts={"single": 7, "multiple": 2, "judge": 2})
     attempt, _ = _join(make_event(comp), now)
     db.session.expire_all()
-    stored = db.session.scalars(
-        select(AttemptItem).where(AttemptItem.attempt_id == attempt.id)
-    ).all()
-    drawn = draw_items(comp, random.Random(attempt.seed), cached_pool(comp), comp.rules)
-    fields = ("position", "question_id", "qtype", "stem", "options", "option_order")
-    fields += ("key", "points", "explanation")
-    assert sorted(tuple(getattr(i, f) for f in fields) for i in stored) == sorted(
-        tuple(getattr(d, f) for f in fields) for d in drawn
-    )
-    assert any(i.stem == tricky and tricky + " A" in i.options for i in stored)
+    stored, drawn = stored_and_drawn(attempt, comp)
+    assert stored == drawn
+    assert any(row[3] == tricky and tricky + " A" in row[4] for row in stored)

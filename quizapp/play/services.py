@@ -12,6 +12,7 @@ import random
 import re
 import secrets
 import unicodedata
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -30,9 +31,11 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
@@ -46,7 +49,7 @@ from quizapp.driver_sql import DriverStatement
 from quizapp.errors import Conflict, InvalidField, NotFound
 from quizapp.extensions import db
 from quizapp.play import pacing
-from quizapp.play.draw import DrawnItem, cached_pool, draw_items
+from quizapp.play.draw import DrawnItem, RuleLike, cached_pool, draw_items
 from quizapp.play.models import Attempt, AttemptItem, Participant
 from quizapp.setup_cache import setup_cache
 from quizapp.sqlite_writer import reads_first
@@ -149,7 +152,13 @@ def _event_and_competition(token: str) -> Event:
     row = _RUN_EVENT_AND_COMPETITION.execute({"token": token}).first()
     if row is None:
         raise NotFound(_("This event link is not valid. Please scan the QR code again."))
-    values = dict(zip(_EVENT_AND_COMPETITION_LABELS, row, strict=True))
+    return _event_in_session(row)
+
+
+def _event_in_session(row) -> Event:
+    """The session's event (with its competition) from the leading columns of a row of
+    ``_EVENT_AND_COMPETITION_COLUMNS``."""
+    values = dict(zip(_EVENT_AND_COMPETITION_LABELS, row, strict=False))
     comp = _in_session(Competition, {a: values[f"c_{c}"] for a, c in _COMPETITION_KEYS})
     event = _in_session(Event, {a: values[f"e_{c}"] for a, c in _EVENT_KEYS})
     if "competition" not in instance_state(event).dict:
@@ -385,26 +394,21 @@ def _detached_item(values: dict) -> AttemptItem:
     return item
 
 
-def _start_attempt(
+def _attempt_values(
     comp: Competition,
-    participant: Participant | dict,
     event: Event,
     number: int,
     now: datetime,
     elder: bool,
     seed: int,
-    items: list[DrawnItem],
     max_score: int,
-) -> Attempt:
-    """Store a new attempt (and the participant, given as the dict of a new row) and
-    commit. Under SQLite every writer waits for the one before it, so the writes are
-    three plain INSERTs prepared beforehand, and the ORM objects the caller presents are
-    built after the commit from the values written (no reload)."""
+) -> dict:
+    """The column values of a new attempt (all but its participant)."""
     limit = comp.elder_time_limit_s if elder and comp.elder_time_limit_s else comp.time_limit_s
     deadline = now + timedelta(seconds=limit)
     if comp.closes_at is not None:
         deadline = min(deadline, comp.closes_at)
-    values = {
+    return {
         "token": new_token(),
         "competition_id": comp.id,
         "event_id": event.id,
@@ -421,11 +425,34 @@ def _start_attempt(
         "focus_losses": 0,
         "elder": elder,
     }
+
+
+def _item_rows(items: list[DrawnItem]) -> list[dict]:
+    """The items as the rows of the JSON parameter that json_to_recordset unpacks."""
+    return [{name: getattr(item, name) for name in _ITEM_FIELDS} for item in items]
+
+
+def _start_attempt(
+    comp: Competition,
+    participant: Participant | dict,
+    event: Event,
+    number: int,
+    now: datetime,
+    elder: bool,
+    seed: int,
+    items: list[DrawnItem],
+    max_score: int,
+) -> Attempt:
+    """Store a new attempt (and the participant, given as the dict of a new row) and
+    commit. Under SQLite every writer waits for the one before it, so the writes are
+    three plain INSERTs prepared beforehand, and the ORM objects the caller presents are
+    built after the commit from the values written (no reload)."""
+    values = _attempt_values(comp, event, number, now, elder, seed, max_score)
     connection = db.session.connection()
     params: dict = {"attempt_token": values["token"]}
     if connection.dialect.name == "postgresql":
         insert_items = _INSERT_ITEMS_FROM_JSON
-        params["items"] = [{name: getattr(item, name) for name in _ITEM_FIELDS} for item in items]
+        params["items"] = _item_rows(items)
     else:
         insert_items = _insert_items(len(items))
         for i, item in enumerate(items):
@@ -440,6 +467,19 @@ def _start_attempt(
     attempt_id = _INSERT_ATTEMPT.execute(values, connection).rows[0][0]
     ids = dict(insert_items.execute(prepared_items, connection).rows)
     commit_keeping_state()
+    return _stored_attempt(comp, event, values, attempt_id, items, ids)
+
+
+def _stored_attempt(
+    comp: Competition,
+    event: Event,
+    values: dict,
+    attempt_id: int,
+    items: list[DrawnItem],
+    ids: dict[int, int],
+) -> Attempt:
+    """The ORM objects of an attempt just committed, built from the values written (no
+    reload): the attempt in the session, its items (ids by position) detached."""
     attempt = Attempt(id=attempt_id, **values)
     stored = [
         _detached_item(
@@ -486,6 +526,10 @@ def join(
     IdentityMismatch, AttemptsExhausted, BankExhausted. Commits.
     """
     now = now or utcnow()
+    if _joins_in_two():
+        done = _join_in_two(join_token, name, phone, unit_id, now, bool(elder))
+        if done is not None:
+            return done
     event = event_by_join_token(join_token, with_competition=True)
     comp = event.competition
     clean_name = normalise_name(str(name or ""))
@@ -554,18 +598,167 @@ _PARTICIPANT_BY_PHONE = DriverStatement(
     )
 )
 _rules_table = DrawRule.__table__
+
+
+# A draw rule as the join reads it: the fields of draw.RuleLike, in their order.
+_RuleRow = namedtuple("_RuleRow", list(RuleLike.__annotations__))
+
+
 _RULES_OF_COMPETITION = DriverStatement(
-    select(
-        _rules_table.c.id,
-        _rules_table.c.qtype,
-        _rules_table.c.count,
-        _rules_table.c.points,
-        _rules_table.c.category,
-        _rules_table.c.difficulty,
-    )
+    select(*(_rules_table.c[name] for name in _RuleRow._fields))
     .where(_rules_table.c.competition_id == bindparam("competition_id", type_=Integer))
     .order_by(_rules_table.c.id)  # as Competition.rules: the draw replays from its seed
 )
+
+
+# The join's common case on PostgreSQL in two statements (_join_in_two): one SELECT
+# reads all it decides on, one INSERT chain writes the participant, the attempt and its
+# items. Each runs in autocommit, atomic by itself.
+_JOIN_READ = DriverStatement(
+    select(
+        *_EVENT_AND_COMPETITION_COLUMNS,
+        select(_participants_table.c.id)
+        .where(
+            _participants_table.c.competition_id == _competitions_table.c.id,
+            _participants_table.c.phone == bindparam("phone", type_=String),
+        )
+        .scalar_subquery()
+        .label("participant_id"),
+        exists()
+        .where(
+            _units_table.c.id == bindparam("unit_id", type_=Integer),
+            _units_table.c.competition_id == _competitions_table.c.id,
+        )
+        .label("unit_ok"),
+        select(
+            func.json_agg(
+                aggregate_order_by(
+                    func.json_build_array(*(_rules_table.c[name] for name in _RuleRow._fields)),
+                    _rules_table.c.id,  # as Competition.rules: the draw replays from its seed
+                )
+            )
+        )
+        .where(_rules_table.c.competition_id == _competitions_table.c.id)
+        .scalar_subquery()
+        .label("rules"),
+    )
+    .join(_competitions_table, _competitions_table.c.id == _events_table.c.competition_id)
+    .where(_events_table.c.join_token == bindparam("token", type_=String))
+)
+
+
+def _typed_params(table, columns) -> list:
+    return [bindparam(name, type_=table.c[name].type) for name in columns]
+
+
+_NEW_PARTICIPANT = (
+    insert(_participants_table)
+    .values(
+        dict(
+            zip(
+                _PARTICIPANT_COLUMNS,
+                _typed_params(_participants_table, _PARTICIPANT_COLUMNS),
+                strict=True,
+            )
+        )
+    )
+    .returning(_participants_table.c.id)
+    .cte("new_participant")
+)
+_NEW_ATTEMPT_COLUMNS = [name for name in _ATTEMPT_COLUMNS if name != "participant_id"]
+_NEW_ATTEMPT = (
+    insert(_attempts_table)
+    .from_select(
+        [*_NEW_ATTEMPT_COLUMNS, "participant_id"],
+        select(*_typed_params(_attempts_table, _NEW_ATTEMPT_COLUMNS), _NEW_PARTICIPANT.c.id),
+    )
+    .returning(_attempts_table.c.id)
+    .cte("new_attempt")
+)
+_NEW_ITEMS = (
+    insert(_items_table)
+    .from_select(
+        ["attempt_id", *_ITEM_FIELDS],
+        select(_NEW_ATTEMPT.c.id, *(_ITEMS_RECORDSET.c[name] for name in _ITEM_FIELDS))
+        .select_from(_NEW_ATTEMPT)
+        .join(_ITEMS_RECORDSET, true()),
+    )
+    .returning(_items_table.c.position, _items_table.c.id)
+    .cte("new_items")
+)
+_JOIN_WRITE = DriverStatement(
+    select(
+        _NEW_PARTICIPANT.c.id.label("participant_id"),
+        _NEW_ATTEMPT.c.id.label("attempt_id"),
+        select(func.json_agg(func.json_build_array(_NEW_ITEMS.c.position, _NEW_ITEMS.c.id)))
+        .scalar_subquery()
+        .label("item_ids"),
+    ).select_from(_NEW_PARTICIPANT.join(_NEW_ATTEMPT, true()))
+)
+
+
+def _joins_in_two() -> bool:
+    return (
+        current_app.config.get("FAST_JOIN", True)
+        and db.engine.dialect.name == "postgresql"
+        and not session_in_transaction()
+    )
+
+
+def _join_in_two(
+    join_token: str, name: object, phone: object, unit_id: object, now: datetime, elder: bool
+) -> tuple[Attempt, bool] | None:
+    """The join's most frequent case, a new phone choosing its unit from the list at an
+    open event, on PostgreSQL in two statements and two round trips (the session's path
+    takes nine: BEGIN, four reads, three INSERTs, COMMIT, each costing the app and the
+    server CPU; bench/RESULTS.md). The outcome is the session's: the same reads decide,
+    the same draw, the same rows. Returns None, having written nothing, for every other
+    case (a returning phone, an invalid field or unit, a closed competition, a concurrent
+    join of the same phone), which the session's path then settles and explains."""
+    clean_name = normalise_name(str(name or ""))
+    if not clean_name or len(clean_name) > MAX_NAME:
+        return None
+    try:
+        clean_phone = normalise_phone(phone)
+        uid = int(unit_id)  # type: ignore[arg-type]
+    except (InvalidField, TypeError, ValueError, OverflowError):
+        return None
+    if not 0 < uid < 2**31:
+        return None
+    engine = db.engine
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        read = {"token": join_token, "phone": clean_phone, "unit_id": uid}
+        row = _JOIN_READ.execute(read, connection).first()
+    if row is None or row.participant_id is not None or not row.unit_ok:
+        return None
+    event = _event_in_session(row)
+    comp = event.competition
+    if not comp.is_open(now):
+        return None
+    rules = [_RuleRow(*rule) for rule in row.rules or ()]
+    seed = secrets.randbits(62)
+    items = draw_items(comp, random.Random(seed), cached_pool(comp, rules), rules)
+    max_score = sum(rule.count * rule.points for rule in rules)
+    values = _attempt_values(comp, event, 1, now, elder, seed, max_score)
+    participant = {
+        "competition_id": comp.id,
+        "name": clean_name,
+        "phone": clean_phone,
+        "unit_id": uid,
+        "created_at": utcnow(),
+    }
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            written = _JOIN_WRITE.execute(
+                {**participant, **values, "items": _item_rows(items)}, connection
+            ).first()
+        except IntegrityError:
+            return None  # the same phone joined meanwhile: the session's path resumes it
+    values["participant_id"] = written.participant_id
+    ids = {position: item_id for position, item_id in written.item_ids}
+    return _stored_attempt(comp, event, values, written.attempt_id, items, ids), True
 
 
 # The answer-save path runs for every tap of every phone, so its statements are built

@@ -1,0 +1,255 @@
+"""A new phone's join on PostgreSQL in two statements (services._join_in_two): the same
+outcome as the session's path, and every other case left to that path, which explains it.
+
+The test client runs its requests in the ``app`` fixture's app context, whose session a
+request leaves in a transaction; the two-statement path then (rightly) steps aside. So
+these tests end that transaction before a join (``fresh``), as the end of a request's app
+context does in a server."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select, text
+
+from quizapp.competitions.models import Competition
+from quizapp.extensions import db
+from quizapp.play import services
+from quizapp.play.models import Attempt, AttemptItem, Participant
+from tests.conftest import stored_and_drawn
+
+postgres_only = pytest.mark.skipif(
+    "os.environ.get('QUIZ_TEST_DB') != 'postgres'", reason="a PostgreSQL path"
+)
+
+
+@contextmanager
+def statements(*, fresh=True):
+    """The SQL statements the engine runs meanwhile (first words of each)."""
+    if fresh:
+        db.session.commit()
+        db.session.expunge_all()  # a request's session starts empty
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        seen.append(" ".join(statement.split()[:3]))
+
+    engine = db.engine
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def plain_event(make_event):
+    """An event as plain values (the ORM objects are let go before each request)."""
+
+    def make(competition=None) -> SimpleNamespace:
+        event = make_event(competition)
+        return SimpleNamespace(
+            id=event.id,
+            token=event.join_token,
+            competition_id=event.competition_id,
+            unit_id=event.competition.units[0].id,
+        )
+
+    return make
+
+
+def _body(event, phone="13912345678", name="李四", **extra):
+    return {"name": name, "phone": phone, "unit_id": event.unit_id, **extra}
+
+
+def _join(client, event, **kw):
+    """Join through the API, counting the statements the join runs."""
+    body = _body(event, **kw)
+    with statements() as seen:
+        r = client.post(f"/api/v1/events/{event.token}/attempts", json=body)
+    r.statements = seen
+    return r
+
+
+def _count(model) -> int:
+    db.session.commit()
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+@postgres_only
+def test_a_new_phone_joins_in_two_statements_with_the_rows_as_drawn(client, plain_event):
+    event = plain_event()
+    unit_id = event.unit_id
+    # The first join after set-up changes loads the draw's pool into the set-up cache.
+    assert _join(client, event, phone="13500000000").status_code == 201
+    r = _join(client, event, elder=True)
+    seen = r.statements
+    assert r.status_code == 201, r.json
+    assert len(seen) == 2 and seen[0].startswith("SELECT") and seen[1].startswith("WITH")
+    body = r.json["attempt"]
+    assert body["status"] == "active" and body["elder"] is True
+    assert len(body["questions"]) == body["question_count"] == 7
+
+    db.session.expire_all()
+    attempt = db.session.scalar(select(Attempt).where(Attempt.token == body["token"]))
+    participant = db.session.get(Participant, attempt.participant_id)
+    assert (participant.name, participant.phone, participant.unit_id) == (
+        "李四",
+        "13912345678",
+        unit_id,
+    )
+    comp = db.session.get(Competition, event.competition_id)
+    assert (attempt.number, attempt.event_id, attempt.competition_id) == (1, event.id, comp.id)
+    assert attempt.max_score == sum(rule.count * rule.points for rule in comp.rules)
+    limit = comp.elder_time_limit_s or comp.time_limit_s  # it joined in elder mode
+    assert attempt.deadline_at == min(attempt.started_at + timedelta(seconds=limit), comp.closes_at)
+    stored, drawn = stored_and_drawn(attempt, comp)
+    assert stored == drawn
+    # What the phone was shown is what was stored, in order, with no key.
+    assert [q["stem"] for q in body["questions"]] == [row[3] for row in stored]
+    assert all("key" not in q and "explanation" not in q for q in body["questions"])
+
+    # The attempt works on: an answer saves, and the quiz's state reads it back.
+    q = body["questions"][0]
+    key = q["options"][0]["key"]
+    r = client.put(
+        f"/api/v1/attempts/{body['token']}/answers/{q['position']}", json={"choice": key}
+    )
+    assert r.status_code == 200
+    got = client.get(f"/api/v1/attempts/{body['token']}").json["attempt"]["questions"][0]
+    assert got["choice"] == key
+
+
+@postgres_only
+def test_a_returning_phone_resumes_through_the_session_path(client, plain_event):
+    event = plain_event()
+    first = _join(client, event).json["attempt"]
+    r = _join(client, event)
+    assert r.status_code == 200 and r.json["attempt"]["token"] == first["token"]
+    assert len(r.statements) > 2  # the read found the participant; the session's path resumed
+    assert _count(Participant) == 1 and _count(Attempt) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code", "field"),
+    [
+        ({"name": "王五"}, 409, "identity_mismatch", None),  # after a first join as 李四
+        ({"phone": "13800000002", "unit_id": 2**31 + 5}, 422, "invalid_field", "unit_id"),
+        ({"phone": "13800000002", "unit_id": 0}, 422, "invalid_field", "unit_id"),
+        ({"phone": "12345"}, 422, "invalid_field", "phone"),
+        ({"phone": "13800000002", "name": ""}, 422, "invalid_field", "name"),
+        ({"phone": "13800000002", "name": "长" * 31}, 422, "invalid_field", "name"),
+    ],
+)
+def test_every_other_case_is_explained_and_writes_nothing(
+    client, plain_event, change, status, code, field
+):
+    event = plain_event()
+    assert _join(client, event, phone="13800000001").status_code == 201
+    before = (_count(Participant), _count(Attempt), _count(AttemptItem))
+    r = _join(client, event, **{"phone": "13800000001", **change})
+    if change.get("phone") == "13800000002" and db.engine.dialect.name == "postgresql":
+        assert len(r.statements) >= 1  # the two-statement path read, wrote nothing
+    assert r.status_code == status, r.json
+    assert r.json["error"]["code"] == code
+    assert r.json["error"].get("field") == field
+    assert (_count(Participant), _count(Attempt), _count(AttemptItem)) == before
+
+
+def test_a_unit_of_another_competition_is_refused(client, plain_event, make_competition):
+    event = plain_event()
+    other = make_competition(title="另一场", units=("海淀区",)).units[0].id
+    r = _join(client, event, unit_id=other)
+    assert r.status_code == 422 and r.json["error"]["field"] == "unit_id"
+    assert _count(Participant) == 0
+
+
+def test_a_closed_competition_and_an_unknown_event_are_refused(
+    client, plain_event, make_competition, now
+):
+    closed = plain_event(make_competition(opens_at=now - timedelta(days=2), closes_at=now))
+    r = _join(client, closed)
+    assert r.status_code == 409 and r.json["error"]["code"] == "not_open"
+    body = _body(closed)
+    with statements():
+        r = client.post("/api/v1/events/no-such-token/attempts", json=body)
+    assert r.status_code == 404
+    assert _count(Participant) == 0
+
+
+@postgres_only
+def test_a_concurrent_join_of_the_same_phone_leaves_one_participant(
+    client, plain_event, monkeypatch
+):
+    """The other join's participant row arrives between this join's read and its write:
+    the INSERT chain fails whole (unique phone per competition), and the session's path
+    gives this phone an attempt of that participant."""
+    event = plain_event()
+    body = _body(event)
+    _join(client, event, phone="13500000000")  # loads the set-up cache
+    real_draw = services.draw_items
+
+    def draw_while_the_other_joins(*args, **kwargs):
+        with db.engine.connect() as other:
+            other.execute(
+                text(
+                    "INSERT INTO participants (competition_id, name, phone, unit_id, created_at)"
+                    " VALUES (:c, :n, :p, :u, now())"
+                ),
+                {
+                    "c": event.competition_id,
+                    "n": body["name"],
+                    "p": body["phone"],
+                    "u": body["unit_id"],
+                },
+            )
+            other.commit()
+        monkeypatch.setattr(services, "draw_items", real_draw)
+        return real_draw(*args, **kwargs)
+
+    monkeypatch.setattr(services, "draw_items", draw_while_the_other_joins)
+    with statements() as seen:
+        r = client.post(f"/api/v1/events/{event.token}/attempts", json=body)
+    assert r.status_code == 201, r.json
+    # this join's read, the other's INSERT, this join's INSERT chain, then the session's
+    assert [seen[0][:6], seen[1][:6], seen[2][:4]] == ["SELECT", "INSERT", "WITH"]
+    assert len(seen) > 3
+    assert _count(Participant) == 2 and _count(Attempt) == 2
+    assert _count(AttemptItem) == 2 * len(r.json["attempt"]["questions"])
+
+
+def test_the_join_form_takes_the_same_path(client, plain_event):
+    event = plain_event()
+    token = event.token
+    form = {"name": "赵六", "phone": "13700001111", "unit_id": event.unit_id}
+    db.session.commit()  # (a commit after set-up changes empties the set-up cache)
+    client.get(f"/j/{token}")  # the page, as the phone saw it: fills the set-up cache
+    db.session.rollback()  # the end of that request's app context
+    with statements(fresh=False) as seen:
+        r = client.post(f"/j/{token}", data=form)
+    assert r.status_code == 302 and "/a/" in r.headers["Location"]
+    if db.engine.dialect.name == "postgresql":  # (and the first loads the draw's pool)
+        assert seen[0].startswith("SELECT events.id AS") and seen[-1].startswith("WITH")
+    assert _count(Attempt) == 1
+
+
+def test_off_with_fast_join_0_and_never_on_sqlite_or_inside_a_transaction(app, client, plain_event):
+    event = plain_event()
+    body = _body(event, phone="13600000001")
+    url = f"/api/v1/events/{event.token}/attempts"
+    app.config["FAST_JOIN"] = False
+    with statements() as seen:
+        assert client.post(url, json=body).status_code == 201
+    assert len(seen) > 2
+    app.config["FAST_JOIN"] = True
+    db.session.execute(text("SELECT 1"))  # a transaction begun in this context
+    with statements(fresh=False) as seen:
+        assert client.post(url, json={**body, "phone": "13600000002"}).status_code == 201
+    assert len(seen) > 2
+    if db.engine.dialect.name == "sqlite":
+        r = _join(client, event, phone="13600000003")
+        assert r.status_code == 201 and len(r.statements) > 2
