@@ -1329,6 +1329,14 @@ def machine() -> str:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             mem_kb = int(line.split()[1])
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
     pg = "not used"
     with contextlib.suppress(Exception):
         import psycopg
@@ -1338,7 +1346,8 @@ def machine() -> str:
     import gunicorn
 
     return (
-        f"{platform.machine()}, {os.cpu_count()} cores, {mem_kb / 1024 / 1024:.0f} GiB memory, "
+        f"{platform.machine()} ({cpu}), {os.cpu_count()} cores, "
+        f"{mem_kb / 1024 / 1024:.0f} GiB memory, "
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, PostgreSQL {pg}, "
         f"gunicorn {gunicorn.__version__}, aiohttp {aiohttp.__version__}"
     )
