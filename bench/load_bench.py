@@ -498,6 +498,8 @@ def stored_attempts(inst: Instance) -> dict[str, tuple[str, dict[int, str | None
 @dataclass
 class Stats:
     latency: dict[str, list[float]] = field(default_factory=dict)
+    # when each request of ``latency`` was sent (time.perf_counter()), in the same order
+    sent: dict[str, list[float]] = field(default_factory=dict)
     errors: Counter = field(default_factory=Counter)
     error_times: list[float] = field(default_factory=list)  # wall clock (time.time())
     server_errors: int = 0  # 5xx
@@ -508,6 +510,8 @@ class Stats:
     def merge(self, other: Stats) -> None:
         for kind, values in other.latency.items():
             self.latency.setdefault(kind, []).extend(values)
+        for kind, values in other.sent.items():
+            self.sent.setdefault(kind, []).extend(values)
         self.errors.update(other.errors)
         self.error_times.extend(other.error_times)
         self.server_errors += other.server_errors
@@ -593,6 +597,7 @@ async def call(
         stats.error_times.append(time.time())
         return None
     stats.latency.setdefault(kind, []).append(time.perf_counter() - t0)
+    stats.sent.setdefault(kind, []).append(t0)
     if 200 <= response.status_code < 300 or (redirect_ok and 300 <= response.status_code < 400):
         return response
     code = ""
@@ -832,9 +837,29 @@ class Burst:
     stats: Stats
     seconds: float
     joins_done_s: float  # from the first join sent to the last join answered
+    started: float  # time.perf_counter() when the first phone was due
     unfinished: int
     cpu: Usage
     loop_lag: list[float]  # how late the load generator's 0.1 s timer fired, seconds
+
+
+def save_phases(b: Burst) -> str:
+    """The burst's answer-save latencies by when they were sent: while phones were still
+    joining, between, and once the submits had begun."""
+    saves = list(zip(b.stats.sent.get("save", []), b.stats.latency.get("save", []), strict=True))
+    joins_end = b.started + b.joins_done_s
+    submits = b.stats.sent.get("submit", [])
+    submits_start = min(submits, default=math.inf)
+    phases = (
+        ("sent while phones were joining", lambda t: t <= joins_end),
+        ("between", lambda t: joins_end < t < submits_start),
+        ("sent once the submits had begun", lambda t: t >= submits_start),
+    )
+    parts = []
+    for label, within in phases:
+        values = [lat for sent, lat in saves if within(sent)]
+        parts.append(f"{label}: {lat3(values)} ({len(values):,})")
+    return "(b) answer save p50/p95/p99 by phase: " + "; ".join(parts) + "."
 
 
 async def burst(
@@ -922,7 +947,7 @@ async def burst(
         stop_screen.set()
         await asyncio.wait([screen_task, lag_task], timeout=70)
         cpu = usage(mark, snapshot(server))
-    return Burst(phones, stats, seconds, last_join - t0, len(pending), cpu, lags)
+    return Burst(phones, stats, seconds, last_join - t0, t0, len(pending), cpu, lags)
 
 
 # ---------------------------------------------------------------- (e) page transfer
@@ -1222,6 +1247,7 @@ def run_backend(
                     verdict(pct(values, 99) < GOAL_BURST_P99_S) if goal else "",
                 )
             )
+        notes.append(save_phases(b))
         notes.append(
             f"CPU during (b): {b.cpu.describe()}; {len(all_lat):,} phone requests "
             f"({len(all_lat) / b.seconds:,.0f}/s), server CPU "
