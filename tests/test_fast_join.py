@@ -253,3 +253,34 @@ def test_off_with_fast_join_0_and_never_on_sqlite_or_inside_a_transaction(app, c
     if db.engine.dialect.name == "sqlite":
         r = _join(client, event, phone="13600000003")
         assert r.status_code == 201 and len(r.statements) > 2
+
+
+@postgres_only
+def test_a_join_that_loads_the_draw_pool_holds_one_connection_at_a_time(_schema, plain_event):
+    """The first join after set-up changes reads the draw's pool through the session;
+    that read ends before the write takes a connection, so a pool of one suffices
+    (twenty phones at once once emptied a pool of fifteen, each thread holding two)."""
+    from quizapp import create_app
+
+    event = plain_event()
+    db.session.commit()
+    small = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": _schema,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "max_overflow": 0, "pool_timeout": 3},
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    with small.app_context():
+        try:
+            with statements() as seen:
+                r = small.test_client().post(
+                    f"/api/v1/events/{event.token}/attempts", json=_body(event)
+                )
+            assert r.status_code == 201, r.json
+            assert seen[0].startswith("SELECT events.id AS") and seen[-1].startswith("WITH")
+        finally:
+            db.session.remove()
+            db.engine.dispose()

@@ -739,6 +739,12 @@ def _join_in_two(
     rules = [_RuleRow(*rule) for rule in row.rules or ()]
     seed = secrets.randbits(62)
     items = draw_items(comp, random.Random(seed), cached_pool(comp, rules), rules)
+    if session_in_transaction():
+        # Loading the draw's pool (not cached yet) read through the session: end that
+        # read before taking a connection for the write, so that a thread never holds
+        # two (twenty threads joining at once would empty a pool of fifteen, each
+        # waiting for a second connection).
+        commit_keeping_state()
     max_score = sum(rule.count * rule.points for rule in rules)
     values = _attempt_values(comp, event, 1, now, elder, seed, max_score)
     participant = {
