@@ -75,6 +75,7 @@ import httpx
 from multidict import CIMultiDictProxy
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # quizapp.leaderboards.cache for drop()
 BIN = Path(sys.executable).parent  # the virtualenv's bin: flask and gunicorn
 PG_ADMIN_URL = os.environ.get("QUIZ_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -448,21 +449,12 @@ def prepare(backend: str, workdir: Path, overrides: dict[str, str]) -> Instance:
 
 
 def drop(inst: Instance) -> None:
-    """Leave the shared services as found: the run's database, its screen boards in Redis
-    (keyed by a hash of the database URL, see quizapp.leaderboards.screen)."""
+    """Leave the shared services as found: the run's database, its screen boards and rank
+    index in Redis (keyed by a hash of the database URL, see quizapp.leaderboards.cache)."""
     if inst.env.get("REDIS_URL") and inst.env.get("DATABASE_URL"):
-        import hashlib
+        from quizapp.leaderboards.cache import forget_database
 
-        import redis
-
-        digest = hashlib.sha256(inst.env["DATABASE_URL"].encode()).hexdigest()[:10]
-        client = redis.Redis.from_url(inst.env["REDIS_URL"], socket_timeout=5)
-        try:
-            keys = list(client.scan_iter(f"quizapp:screen:{digest}:*", count=1000))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        forget_database(inst.env["REDIS_URL"], inst.env["DATABASE_URL"])
     if inst.pg_name:
         _pg_admin(f'DROP DATABASE IF EXISTS "{inst.pg_name}" WITH (FORCE)')
         inst.pg_name = None

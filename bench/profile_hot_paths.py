@@ -9,7 +9,8 @@ Werkzeug's test client on SQLite (or on PostgreSQL with DATABASE_URL set).
 Run: .venv/bin/python bench/profile_hot_paths.py [--path event|save|join|submit|screen|
      joinpage|joinform|quizpage|all] [--n 300] [--top 25]
      CALLERS=<regex> also prints cProfile's callers of the functions it matches.
-Measures; asserts nothing; changes nothing outside its temporary instance folder.
+With REDIS_URL set, the app keeps its screen boards and rank index there (removed at the
+end). Measures; asserts nothing; changes nothing outside its temporary instance folder.
 """
 
 from __future__ import annotations
@@ -220,6 +221,10 @@ def main() -> None:
             print(text[text.find("   ncalls") :])
         if os.environ.get("CALLERS"):
             pstats.Stats(prof).print_callers(os.environ["CALLERS"])
+    if app.config.get("REDIS_URL"):  # leave a shared Redis as found
+        from quizapp.leaderboards.cache import forget_database
+
+        forget_database(app.config["REDIS_URL"], app.config["SQLALCHEMY_DATABASE_URI"])
 
 
 if __name__ == "__main__":

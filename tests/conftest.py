@@ -12,7 +12,7 @@ import secrets
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from quizapp import create_app
 from quizapp.dbtypes import utcnow
@@ -236,3 +236,88 @@ def stored_and_drawn(attempt, comp) -> tuple[list[tuple], list[tuple]]:
     return sorted(tuple(getattr(i, f) for f in fields) for i in stored), sorted(
         tuple(getattr(d, f) for f in fields) for d in drawn
     )
+
+
+@pytest.fixture
+def shared_redis():
+    """The shared Redis on 127.0.0.1:6379 and a key prefix of this test's own; every key
+    under it is removed afterwards (the Redis is left as found). Skips without Redis."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    prefix = f"quizapp-test:{secrets.token_hex(6)}:"
+    yield client, prefix
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def redis_app(app, shared_redis):
+    """The app with ``REDIS_URL``: its screen boards and rank index on the shared Redis,
+    under this test's prefix."""
+    client, prefix = shared_redis
+    app.config.update(
+        REDIS_URL="redis://127.0.0.1:6379/0", SCREEN_CACHE_PREFIX=prefix, RANK_INDEX_PREFIX=prefix
+    )
+    for name in ("leaderboards_store", "rank_index"):
+        app.extensions.pop(name, None)
+    yield client, prefix
+    app.config.update(REDIS_URL=None)
+    for name in ("leaderboards_store", "rank_index"):
+        app.extensions.pop(name, None)
+
+
+FULL = 45  # make_competition's defaults: 3×5 + 2×10 + 2×5
+
+
+@pytest.fixture
+def finish(now):
+    """Record a finished (or active) attempt directly: (event, name, phone, unit index,
+    score, seconds used, finished this many seconds after ``now``)."""
+
+    from quizapp.play.models import Attempt, Participant
+
+    def make(event, name, phone, unit=0, score=0, seconds=60, at=0, status="submitted"):
+        comp = event.competition
+        person = db.session.scalar(
+            select(Participant).where(
+                Participant.competition_id == comp.id, Participant.phone == phone
+            )
+        )
+        if person is None:
+            person = Participant(
+                competition_id=comp.id,
+                name=name,
+                phone=phone,
+                unit_id=comp.units[unit].id if unit is not None else None,
+            )
+            db.session.add(person)
+            db.session.flush()
+        finished = now + timedelta(seconds=at)
+        number = 1 + len(
+            db.session.scalars(select(Attempt.id).where(Attempt.participant_id == person.id)).all()
+        )
+        attempt = Attempt(
+            participant_id=person.id,
+            competition_id=comp.id,
+            event_id=event.id,
+            number=number,
+            status=status,
+            seed=1,
+            started_at=finished - timedelta(seconds=seconds),
+            deadline_at=finished - timedelta(seconds=seconds) + timedelta(minutes=10),
+            finished_at=None if status == "active" else finished,
+            score=score,
+            max_score=FULL,
+            duration_ms=None if status == "active" else seconds * 1000,
+        )
+        db.session.add(attempt)
+        db.session.commit()
+        return attempt
+
+    return make

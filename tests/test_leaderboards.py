@@ -4,70 +4,20 @@ check, Redis), and the organiser's leaderboard and screen controls."""
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
 from quizapp.competitions.models import Competition
 from quizapp.extensions import db
 from quizapp.leaderboards import cache, screen, services, settings
-from quizapp.play.models import Attempt, Participant
-from tests.conftest import correct_choice
-
-FULL = 45  # make_competition's defaults: 3×5 + 2×10 + 2×5
+from quizapp.play.models import Attempt
+from tests.conftest import FULL, correct_choice
 
 
 @pytest.fixture
 def event(make_event):
     return make_event()
-
-
-@pytest.fixture
-def finish(now):
-    """Record a finished (or active) attempt directly: (event, name, phone, unit index,
-    score, seconds used, finished this many seconds after ``now``)."""
-
-    def make(event, name, phone, unit=0, score=0, seconds=60, at=0, status="submitted"):
-        comp = event.competition
-        person = db.session.scalar(
-            select(Participant).where(
-                Participant.competition_id == comp.id, Participant.phone == phone
-            )
-        )
-        if person is None:
-            person = Participant(
-                competition_id=comp.id,
-                name=name,
-                phone=phone,
-                unit_id=comp.units[unit].id if unit is not None else None,
-            )
-            db.session.add(person)
-            db.session.flush()
-        finished = now + timedelta(seconds=at)
-        number = 1 + len(
-            db.session.scalars(select(Attempt.id).where(Attempt.participant_id == person.id)).all()
-        )
-        attempt = Attempt(
-            participant_id=person.id,
-            competition_id=comp.id,
-            event_id=event.id,
-            number=number,
-            status=status,
-            seed=1,
-            started_at=finished - timedelta(seconds=seconds),
-            deadline_at=finished - timedelta(seconds=seconds) + timedelta(minutes=10),
-            finished_at=None if status == "active" else finished,
-            score=score,
-            max_score=FULL,
-            duration_ms=None if status == "active" else seconds * 1000,
-        )
-        db.session.add(attempt)
-        db.session.commit()
-        return attempt
-
-    return make
 
 
 def _set(comp_id: int, **values):
@@ -440,24 +390,6 @@ def test_fetch_policy(now):
     assert get(["t"], [3], 92.0) == 5  # too old
     assert get(["t"], None, 92.1) == 6  # frozen
     assert get(["t"], None, 99999) == 6  # ...and never recomputed
-
-
-@pytest.fixture
-def redis_app(app):
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=0.5)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    prefix = f"quizapp-test:{secrets.token_hex(6)}:"
-    app.config.update(REDIS_URL="redis://127.0.0.1:6379/0", SCREEN_CACHE_PREFIX=prefix)
-    app.extensions.pop("leaderboards_store", None)
-    yield client, prefix
-    keys = list(client.scan_iter(match=prefix + "*"))
-    if keys:
-        client.delete(*keys)
-    app.extensions.pop("leaderboards_store", None)
 
 
 def test_redis_shares_the_board_between_processes(redis_app, app, event, finish, now, monkeypatch):

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from quizapp.leaderboards.cache import forget_database
+
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(
     os.environ.get("QUIZ_TEST_DB") != "postgres",
@@ -98,24 +100,7 @@ def two_instances(app, database_url, tmp_path):
         for proc in procs:
             proc.terminate()
             proc.wait(10)
-        _forget_screen_boards(env["REDIS_URL"], database_url)
-
-
-def _forget_screen_boards(redis_url: str, database_url: str) -> None:
-    """Leave the shared Redis as found: the boards the instances kept for this database
-    (keyed by a hash of its URL, see quizapp.leaderboards.screen)."""
-    import hashlib
-
-    import redis
-
-    digest = hashlib.sha256(database_url.encode()).hexdigest()[:10]
-    client = redis.Redis.from_url(redis_url, socket_timeout=5)
-    try:
-        keys = list(client.scan_iter(f"quizapp:screen:{digest}:*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+        forget_database(env["REDIS_URL"], database_url)
 
 
 def test_participant_moves_between_instances_without_loss(two_instances):

@@ -22,9 +22,41 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
+from flask import current_app
+
 log = logging.getLogger(__name__)
 
 ENTRY_TTL_S = 3600  # a board nobody asked for in an hour is recomputed on demand
+
+
+KEY_KINDS = ("screen", "rank")  # quizapp:<kind>:<database tag>:... (screen, rank_index)
+
+
+def database_tag(database_url: str | None = None) -> str:
+    """A short tag of this app's database (or of ``database_url``), which keeps its Redis
+    keys apart from those of another database sharing the Redis."""
+    database = database_url or str(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    return hashlib.sha256(database.encode()).hexdigest()[:10]
+
+
+def forget_database(redis_url: str, database_url: str) -> int:
+    """Delete the keys every app process kept in Redis for ``database_url`` (screen
+    boards, rank index); for runs that share a Redis and drop their database after.
+    Returns how many."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        keys = [
+            key
+            for kind in KEY_KINDS
+            for key in client.scan_iter(f"quizapp:{kind}:{database_tag(database_url)}:*")
+        ]
+        if keys:
+            client.delete(*keys)
+        return len(keys)
+    finally:
+        client.close()
 
 
 def digest(body: dict) -> str:
@@ -65,13 +97,12 @@ class MemoryStore:
                 lock.release()
 
 
-class RedisStore:
-    """Entries in Redis under ``prefix``: a small ``meta:<name>`` and the body under
-    ``body:<digest>``, so an unchanged board costs one small GET and no JSON parse
-    (bodies already seen are kept in this process by digest)."""
+class RedisUser:
+    """A client of the shared Redis under ``prefix`` that, when Redis does not answer,
+    leaves it alone for ``RETRY_AFTER_S`` (each user has its fallback meanwhile)."""
 
     RETRY_AFTER_S = 10.0
-    LOCAL_BODIES = 256
+    WHAT, FALLBACK = "Redis client", "its fallback"
 
     def __init__(self, url: str, prefix: str) -> None:
         import redis
@@ -81,16 +112,28 @@ class RedisStore:
         )
         self._errors = (redis.RedisError, OSError)
         self.prefix = prefix
-        self._bodies: dict[str, dict] = {}
-        self._fallback = MemoryStore()
         self._down_until = 0.0
 
     def _up(self) -> bool:
         return time.monotonic() >= self._down_until
 
     def _failed(self, err: Exception) -> None:
-        log.warning("screen cache: Redis unavailable (%s); using this process's memory", err)
+        log.warning("%s: Redis unavailable (%s); %s", self.WHAT, err, self.FALLBACK)
         self._down_until = time.monotonic() + self.RETRY_AFTER_S
+
+
+class RedisStore(RedisUser):
+    """Entries in Redis under ``prefix``: a small ``meta:<name>`` and the body under
+    ``body:<digest>``, so an unchanged board costs one small GET and no JSON parse
+    (bodies already seen are kept in this process by digest)."""
+
+    LOCAL_BODIES = 256
+    WHAT, FALLBACK = "screen cache", "using this process's memory"
+
+    def __init__(self, url: str, prefix: str) -> None:
+        super().__init__(url, prefix)
+        self._bodies: dict[str, dict] = {}
+        self._fallback = MemoryStore()
 
     def get(self, name: str) -> dict | None:
         if not self._up():

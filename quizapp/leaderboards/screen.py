@@ -149,8 +149,7 @@ def _store():
 
 def _default_prefix() -> str:
     """Keys of one database apart from another's on a shared Redis."""
-    database = str(current_app.config["SQLALCHEMY_DATABASE_URI"]).encode()
-    return f"quizapp:screen:{hashlib.sha256(database).hexdigest()[:10]}:"
+    return f"quizapp:screen:{cache.database_tag()}:"
 
 
 def _policy() -> cache.Policy:

@@ -25,6 +25,7 @@ from sqlalchemy import and_, func, or_, select
 
 from quizapp.competitions.models import CompetitionUnit
 from quizapp.extensions import db
+from quizapp.leaderboards import rank_index
 from quizapp.leaderboards.filters import FINISHED, finished, scope
 from quizapp.leaderboards.units import (  # noqa: F401  (the feature's service interface)
     METRICS,
@@ -122,10 +123,69 @@ def top_individuals(
     return people
 
 
-def rank_of(attempt: Attempt, *, unit_only: bool = False) -> int | None:
-    """1 + the number of other participants with a finished attempt better than this one."""
+def ranks_of(attempt: Attempt) -> tuple[int, int] | tuple[None, None]:
+    """The attempt's rank overall and within its participant's unit (people without a
+    unit rank among each other): 1 + the number of other people with a finished attempt
+    strictly better than this one. (None, None) while it is active.
+
+    From the rank index when Redis is configured and the index is complete (one round
+    trip), else counted on the database in one statement."""
     if attempt.status not in FINISHED:
-        return None
+        return None, None
+    memo = attempt.__dict__.get(_MEMO)
+    if memo is not None and memo[0] == _finish_of(attempt):
+        return memo[1]
+    index = rank_index.current()
+    ranks = _indexed(index, attempt) if index is not None else None
+    return ranks or _counted(attempt)
+
+
+def record_finish(attempt: Attempt) -> None:
+    """Add a just finished (committed) attempt to the rank index, if there is one; the
+    ranks it answers are kept on the object for this request's ``ranks_of``."""
+    index = rank_index.current()
+    if index is None or attempt.status not in FINISHED:
+        return
+    ranks = _indexed(index, attempt)
+    if ranks is not None:
+        attempt.__dict__[_MEMO] = (_finish_of(attempt), ranks)
+
+
+_MEMO = "_quizapp_ranks"
+
+
+def _finish_of(attempt: Attempt) -> tuple:
+    return attempt.status, attempt.score, attempt.duration_ms, attempt.finished_at
+
+
+def _indexed(index: rank_index.RankIndex, attempt: Attempt) -> tuple[int, int] | None:
+    values = (
+        attempt.competition_id,
+        attempt.participant_id,
+        attempt.participant_unit_id,
+        attempt.score,
+        attempt.duration_ms,
+        attempt.finished_at,
+    )
+    ranks = index.record(*values)
+    if ranks is None and index.rebuild_due(attempt.competition_id):
+        rows = db.session.execute(
+            select(
+                Attempt.participant_id,
+                Participant.unit_id,
+                Attempt.score,
+                Attempt.duration_ms,
+                Attempt.finished_at,
+            )
+            .join(Participant, Participant.id == Attempt.participant_id)
+            .where(Attempt.competition_id == attempt.competition_id, finished())
+        )
+        if index.rebuild(attempt.competition_id, rows):
+            ranks = index.record(*values)
+    return ranks
+
+
+def _counted(attempt: Attempt) -> tuple[int, int]:
     better = or_(
         Attempt.score > attempt.score,
         and_(Attempt.score == attempt.score, Attempt.duration_ms < attempt.duration_ms),
@@ -135,18 +195,33 @@ def rank_of(attempt: Attempt, *, unit_only: bool = False) -> int | None:
             Attempt.finished_at < attempt.finished_at,
         ),
     )
-    stmt = select(func.count(func.distinct(Attempt.participant_id))).where(
+    own_unit = (
+        select(Participant.unit_id)
+        .where(Participant.id == attempt.participant_id)
+        .scalar_subquery()
+    )
+    # Written so that both halves can use ix_participants_unit_id (IS NOT DISTINCT FROM
+    # cannot).
+    same_unit = or_(
+        Participant.unit_id == own_unit, and_(Participant.unit_id.is_(None), own_unit.is_(None))
+    )
+    unit_members = select(Participant.id).where(
+        Participant.competition_id == attempt.competition_id, same_unit
+    )
+    people = func.count(func.distinct(Attempt.participant_id))
+    stmt = select(people, people.filter(Attempt.participant_id.in_(unit_members))).where(
         Attempt.competition_id == attempt.competition_id,
         Attempt.status.in_(FINISHED),
         Attempt.participant_id != attempt.participant_id,
         better,
     )
-    if unit_only:
-        unit_id = attempt.participant.unit_id
-        stmt = stmt.join(Participant, Participant.id == Attempt.participant_id).where(
-            Participant.unit_id == unit_id
-        )
-    return 1 + (db.session.scalar(stmt) or 0)
+    overall, unit = db.session.execute(stmt).one()
+    return 1 + overall, 1 + unit
+
+
+def rank_of(attempt: Attempt, *, unit_only: bool = False) -> int | None:
+    """``ranks_of``'s overall rank, or with ``unit_only`` its rank within the unit."""
+    return ranks_of(attempt)[1 if unit_only else 0]
 
 
 # --- masking -------------------------------------------------------------------------

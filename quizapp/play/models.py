@@ -12,8 +12,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, deferred, mapped_column, relationship
 
 from quizapp.dbtypes import UTCDateTime, new_token, utcnow
 from quizapp.extensions import db
@@ -86,6 +87,18 @@ class Attempt(db.Model):
     items: Mapped[list[AttemptItem]] = relationship(
         back_populates="attempt", order_by="AttemptItem.position", cascade="all, delete-orphan"
     )
+
+
+# The participant's unit, read with the attempt where a path asks for it (``undefer``):
+# the rank within the unit (leaderboards.rank_index) needs it at every submit.
+Attempt.participant_unit_id = deferred(
+    column_property(
+        select(Participant.unit_id)
+        .where(Participant.id == Attempt.participant_id)
+        .correlate_except(Participant)
+        .scalar_subquery()
+    )
+)
 
 
 class AttemptItem(db.Model):

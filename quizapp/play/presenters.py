@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from quizapp.banks.qtypes import QUESTION_TYPES
-from quizapp.leaderboards.services import rank_of
+from quizapp.leaderboards.services import ranks_of
 from quizapp.play import pacing
 from quizapp.play.models import Attempt
 
@@ -86,14 +86,15 @@ def result_payload(attempt: Attempt, now: datetime) -> dict:
             }
             for item in attempt.items
         ]
+    rank, unit_rank = ranks_of(attempt)
     return {
         "score": attempt.score,
         "max_score": attempt.max_score,
         "correct_count": attempt.correct_count,
         "question_count": len(attempt.items),
         "duration_ms": attempt.duration_ms,
-        "rank": rank_of(attempt),
-        "unit_rank": rank_of(attempt, unit_only=True),
+        "rank": rank,
+        "unit_rank": unit_rank,
         "status": attempt.status,
         "server_now": iso(now),
         "review": review,

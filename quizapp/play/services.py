@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     column,
     exists,
     func,
@@ -38,7 +39,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
+from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload, undefer
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from quizapp.auth.services import normalise_name
@@ -48,6 +49,7 @@ from quizapp.dbtypes import new_token, utcnow
 from quizapp.driver_sql import DriverStatement
 from quizapp.errors import Conflict, InvalidField, NotFound
 from quizapp.extensions import db
+from quizapp.leaderboards.services import record_finish
 from quizapp.play import pacing
 from quizapp.play.draw import DrawnItem, RuleLike, cached_pool, draw_items
 from quizapp.play.models import Attempt, AttemptItem, Participant
@@ -231,16 +233,26 @@ def join_page(token: str) -> JoinPage:
 _ATTEMPT_BY_TOKEN = select(Attempt).where(Attempt.token == bindparam("token", type_=String))
 # What a page shows of an attempt, in two SELECTs instead of four lazy loads.
 _ATTEMPT_WITH_ALL = _ATTEMPT_BY_TOKEN.options(
-    joinedload(Attempt.competition), joinedload(Attempt.event), selectinload(Attempt.items)
+    joinedload(Attempt.competition),
+    joinedload(Attempt.event),
+    selectinload(Attempt.items),
+    undefer(Attempt.participant_unit_id),
+)
+# What a submit reads before it takes the attempt's row (its items are read after).
+_ATTEMPT_TO_FINISH = _ATTEMPT_BY_TOKEN.options(
+    joinedload(Attempt.competition), undefer(Attempt.participant_unit_id)
 )
 
 
-def attempt_by_token(token: str, *, with_all: bool = False) -> Attempt:
+def attempt_by_token(token: str, *, with_all: bool = False, to_finish: bool = False) -> Attempt:
     """The attempt with this token; ``with_all``: with its competition, event and items
-    (a page shows them all)."""
-    attempt = db.session.scalar(
-        _ATTEMPT_WITH_ALL if with_all else _ATTEMPT_BY_TOKEN, {"token": token}
-    )
+    (a page shows them all); ``to_finish``: with its competition (a submit scores it)."""
+    stmt = _ATTEMPT_BY_TOKEN
+    if with_all:
+        stmt = _ATTEMPT_WITH_ALL
+    elif to_finish:
+        stmt = _ATTEMPT_TO_FINISH
+    attempt = db.session.scalar(stmt, {"token": token})
     if attempt is None:
         raise NotFound(_("No quiz was found for this link."))
     return attempt
@@ -1061,13 +1073,22 @@ def _finish(attempt: Attempt, status: str, finished_at: datetime) -> bool:
         .execution_options(populate_existing=True)
     ).all()
     score = correct = 0
+    awards: dict[int, int] = {}
     for item in items:
         qtype = QUESTION_TYPES[item.qtype]
-        item.awarded = qtype.award(item.choice, item.key, item.points, mode)
-        if item.awarded:
-            item.awarded = round(item.awarded * pacing.speed_factor(attempt, item))
-        score += item.awarded
+        awarded = qtype.award(item.choice, item.key, item.points, mode)
+        if awarded:
+            awarded = round(awarded * pacing.speed_factor(attempt, item))
+        awards[item.id] = awarded
+        score += awarded
         correct += qtype.is_correct(item.choice, item.key)
+    if awards:  # every item's award in one UPDATE, not one per item
+        db.session.execute(
+            update(AttemptItem)
+            .where(AttemptItem.id.in_(list(awards)))
+            .values(awarded=case(awards, value=AttemptItem.id))
+            .execution_options(synchronize_session=False)
+        )
     written = {
         "status": status,
         "finished_at": finished_at,
@@ -1077,10 +1098,13 @@ def _finish(attempt: Attempt, status: str, finished_at: datetime) -> bool:
         "max_score": sum(i.points for i in items),
     }
     db.session.execute(update(Attempt).where(Attempt.id == attempt.id).values(**written))
-    commit_keeping_state()  # flushes the items' awards
+    commit_keeping_state()
     for name, value in written.items():
         set_committed_value(attempt, name, value)
+    for item in items:
+        set_committed_value(item, "awarded", awards[item.id])
     set_committed_value(attempt, "items", list(items))
+    record_finish(attempt)
     return True
 
 
@@ -1103,7 +1127,7 @@ def submit(token: str, now: datetime | None = None) -> Attempt:
     is then scored as expired on what was saved). Commits.
     """
     now = now or utcnow()
-    attempt = attempt_by_token(token)
+    attempt = attempt_by_token(token, to_finish=True)
     if attempt.status == "active" and now <= attempt.deadline_at + grace():
         _finish(attempt, "submitted", min(now, attempt.deadline_at))
     elif attempt.status == "active":
