@@ -81,6 +81,8 @@ def from_environment(instance_path: str) -> dict:
         "ANSWER_GRACE_S": min(max(_int("ANSWER_GRACE_S", 5), 0), 10),
         # The answer save's common case answered in front of Flask (quizapp.play.fast_save).
         "FAST_ANSWER_SAVE": os.environ.get("FAST_ANSWER_SAVE", "").strip() != "0",
+        # ... and the event info a phone reads on scanning, from the set-up cache.
+        "FAST_EVENT_GET": os.environ.get("FAST_EVENT_GET", "").strip() != "0",
         # On PostgreSQL, a new phone's join in two statements (quizapp.play.services).
         "FAST_JOIN": os.environ.get("FAST_JOIN", "").strip() != "0",
         # With REDIS_URL, a submit's ranks from sorted sets (quizapp.leaderboards.rank_index).

@@ -1,5 +1,6 @@
-"""The answer save's fast path (quizapp.play.fast_save): it answers exactly what the API
-view would, and passes everything else on to Flask unchanged.
+"""The fast paths in front of Flask (quizapp.play.fast_save), for the answer save and the
+event info a phone reads on scanning: they answer exactly what the API view would, and
+pass everything else on to Flask unchanged.
 
 The test client runs its requests in the ``app`` fixture's app context, whose session a
 request leaves in a transaction; the fast path then (rightly) leaves the save to the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 from flask import request_started
@@ -174,8 +176,89 @@ def test_an_error_in_the_fast_path_is_left_to_flask(app, client, attempt, monkey
     assert len(seen) == 1 and "server closed the connection" in caplog.text
 
 
-def test_the_fast_path_can_be_turned_off(app, make_event):
+@pytest.mark.parametrize("flag", ["FAST_ANSWER_SAVE", "FAST_EVENT_GET"])
+def test_each_fast_path_can_be_turned_off(app, attempt, make_event, flag, monkeypatch):
+    """With its setting off, a fast path passes every request of its kind on."""
+    monkeypatch.setitem(app.config, flag, False)
+    seen = []
+
+    def flask(environ, start_response):
+        seen.append(environ["PATH_INFO"].split("/")[3])
+        start_response("204 No Content", [])
+        return [b""]
+
+    phone = Client(fast_save.AnswerSaveFastPath(app, flask))
+    url = f"/api/v1/events/{make_event(name='分会场').join_token}"
+    db.session.commit()
+    choice = correct_choice(attempt["questions"][0])
+    assert phone.put(_url(attempt), json={"choice": choice}).status_code == (
+        204 if flag == "FAST_ANSWER_SAVE" else 200
+    )
+    assert phone.get(url).status_code == (204 if flag == "FAST_EVENT_GET" else 200)
+    assert seen == ["attempts" if flag == "FAST_ANSWER_SAVE" else "events"]
+
+
+def test_with_both_off_there_is_no_middleware(app):
     from quizapp import create_app
 
-    off = create_app({**app.config, "FAST_ANSWER_SAVE": False})
+    off = create_app({**app.config, "FAST_ANSWER_SAVE": False, "FAST_EVENT_GET": False})
     assert not isinstance(off.wsgi_app, fast_save.AnswerSaveFastPath)
+
+
+# --- the event info a phone reads on scanning -----------------------------------------
+
+
+@pytest.fixture
+def event_url(make_event):
+    return f"/api/v1/events/{make_event().join_token}"
+
+
+@pytest.mark.parametrize("base_url", ["http://localhost", "https://localhost"])
+def test_the_event_info_is_answered_in_front_of_flask_as_the_view_would(
+    app, client, event_url, base_url
+):
+    """Byte for byte the view's (but ``server_now``, the clock at each), the first time
+    (which fills the cache) and after."""
+    behind = Client(app.wsgi_app.wsgi_app)
+    for _ in range(2):
+        with flask_requests(app) as seen:
+            fast = client.get(event_url, base_url=base_url)
+        view = behind.get(event_url, base_url=base_url)
+        assert seen == [] and fast.status_code == view.status_code == 200
+        assert fast.json["server_now"] <= view.json["server_now"]
+        same_clock = fast.get_data().replace(
+            fast.json["server_now"].encode(), view.json["server_now"].encode()
+        )
+        assert same_clock == view.get_data()
+        view_headers = [(k, v) for k, v in view.headers.items() if k != "Vary"]
+        assert list(fast.headers.items()) == view_headers
+    assert fast.json["competition"]["is_open"] is True
+
+
+def test_the_event_info_follows_the_competitions_window_and_edits(app, client, make_event):
+    """``is_open`` is computed for each request from the kept window; an edit committed
+    in this process shows at once (the set-up cache is emptied)."""
+    from quizapp.dbtypes import utcnow
+
+    event = make_event()
+    url = f"/api/v1/events/{event.join_token}"
+    with flask_requests(app) as seen:
+        assert client.get(url).json["competition"]["is_open"] is True
+    assert seen == []
+    comp = event.competition
+    comp.closes_at = utcnow() - timedelta(seconds=1)
+    comp.title = "质量月知识竞赛（已结束）"
+    db.session.commit()
+    with flask_requests(app) as seen:
+        body = client.get(url).json
+    assert seen == [] and body["competition"]["is_open"] is False
+    assert body["competition"]["title"] == "质量月知识竞赛（已结束）"
+
+
+def test_unknown_events_and_other_requests_go_to_flask(app, client, event_url):
+    with flask_requests(app) as seen:
+        assert client.get("/api/v1/events/nosuchtoken").status_code == 404
+        assert client.get(event_url + "?x=1").status_code == 200
+        assert client.head(event_url).status_code == 200
+        assert client.post(event_url).status_code == 405
+    assert seen == ["/api/v1/events/nosuchtoken", event_url, event_url, event_url]

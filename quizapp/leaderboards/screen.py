@@ -23,6 +23,7 @@ from datetime import datetime
 from flask import current_app
 
 from quizapp.competitions.models import Competition, Event
+from quizapp.dbtypes import utcnow
 from quizapp.leaderboards import cache, services
 from quizapp.leaderboards.state import ScreenState, load_state
 from quizapp.play.presenters import iso
@@ -59,21 +60,30 @@ def event_info(event: Event, now: datetime) -> dict:
     }
 
 
-def cached_event_info(token: str, now: datetime) -> dict:
-    """``event_info`` of the event with this join token, from this process's set-up cache
-    (every phone at a venue asks for it on scanning); the clock-dependent fields are
-    computed for ``now``. Raises NotFound (not cached)."""
+def event_info_entry(token: str) -> tuple[dict, datetime, datetime | None]:
+    """``(event_info, opens_at, closes_at)`` of the event with this join token, from this
+    process's set-up cache (every phone at a venue asks for it on scanning); the info's
+    clock-dependent fields are as of its loading. Raises NotFound (not cached)."""
 
     def load():
         event = event_by_join_token(token)
         comp = event.competition
-        return event_info(event, now), comp.opens_at, comp.closes_at
+        return event_info(event, utcnow()), comp.opens_at, comp.closes_at
 
-    info, opens_at, closes_at = setup_cache().get(("event", token), load)
-    is_open = opens_at <= now and (closes_at is None or now < closes_at)
+    return setup_cache().get(("event", token), load)
+
+
+def open_between(opens_at: datetime, closes_at: datetime | None, now: datetime) -> bool:
+    """``Competition.is_open`` from its two columns."""
+    return opens_at <= now and (closes_at is None or now < closes_at)
+
+
+def cached_event_info(token: str, now: datetime) -> dict:
+    """``event_info`` from ``event_info_entry``, its clock-dependent fields for ``now``."""
+    info, opens_at, closes_at = event_info_entry(token)
     return {
         **info,
-        "competition": {**info["competition"], "is_open": is_open},
+        "competition": {**info["competition"], "is_open": open_between(opens_at, closes_at, now)},
         "server_now": iso(now),
     }
 

@@ -195,18 +195,11 @@ def _counted(attempt: Attempt) -> tuple[int, int]:
             Attempt.finished_at < attempt.finished_at,
         ),
     )
-    own_unit = (
-        select(Participant.unit_id)
-        .where(Participant.id == attempt.participant_id)
-        .scalar_subquery()
-    )
-    # Written so that both halves can use ix_participants_unit_id (IS NOT DISTINCT FROM
-    # cannot).
-    same_unit = or_(
-        Participant.unit_id == own_unit, and_(Participant.unit_id.is_(None), own_unit.is_(None))
-    )
+    # The unit as a value, not a subquery: ix_participants_unit_id then finds its members.
+    unit_id = attempt.participant_unit_id
     unit_members = select(Participant.id).where(
-        Participant.competition_id == attempt.competition_id, same_unit
+        Participant.competition_id == attempt.competition_id,
+        Participant.unit_id.is_(None) if unit_id is None else Participant.unit_id == unit_id,
     )
     people = func.count(func.distinct(Attempt.participant_id))
     stmt = select(people, people.filter(Attempt.participant_id.in_(unit_members))).where(
