@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Integer, and_, bindparam, func, or_, select
 
 from quizapp.competitions.models import CompetitionUnit
 from quizapp.extensions import db
@@ -186,30 +186,50 @@ def _indexed(index: rank_index.RankIndex, attempt: Attempt) -> tuple[int, int] |
 
 
 def _counted(attempt: Attempt) -> tuple[int, int]:
+    unit_id = attempt.participant_unit_id
+    values = {
+        "b_cid": attempt.competition_id,
+        "b_pid": attempt.participant_id,
+        "b_score": attempt.score,
+        "b_duration": attempt.duration_ms,
+        "b_finished": attempt.finished_at,
+        "b_unit": unit_id,
+    }
+    overall, unit = db.session.execute(_RANKS[unit_id is None], values).one()
+    return 1 + overall, 1 + unit
+
+
+def _ranks_statement(without_unit: bool):
+    """Both ranks' counts for the ``b_*`` values, built once per form of the unit test (a
+    value, so that ix_participants_unit_id finds the unit's members, or IS NULL)."""
+    score = bindparam("b_score", type_=Integer)
+    duration = bindparam("b_duration", type_=Integer)
     better = or_(
-        Attempt.score > attempt.score,
-        and_(Attempt.score == attempt.score, Attempt.duration_ms < attempt.duration_ms),
+        Attempt.score > score,
+        and_(Attempt.score == score, Attempt.duration_ms < duration),
         and_(
-            Attempt.score == attempt.score,
-            Attempt.duration_ms == attempt.duration_ms,
-            Attempt.finished_at < attempt.finished_at,
+            Attempt.score == score,
+            Attempt.duration_ms == duration,
+            Attempt.finished_at < bindparam("b_finished", type_=Attempt.finished_at.type),
         ),
     )
-    # The unit as a value, not a subquery: ix_participants_unit_id then finds its members.
-    unit_id = attempt.participant_unit_id
-    unit_members = select(Participant.id).where(
-        Participant.competition_id == attempt.competition_id,
-        Participant.unit_id.is_(None) if unit_id is None else Participant.unit_id == unit_id,
+    competition = bindparam("b_cid", type_=Integer)
+    unit = (
+        Participant.unit_id.is_(None)
+        if without_unit
+        else Participant.unit_id == bindparam("b_unit", type_=Integer)
     )
+    unit_members = select(Participant.id).where(Participant.competition_id == competition, unit)
     people = func.count(func.distinct(Attempt.participant_id))
-    stmt = select(people, people.filter(Attempt.participant_id.in_(unit_members))).where(
-        Attempt.competition_id == attempt.competition_id,
+    return select(people, people.filter(Attempt.participant_id.in_(unit_members))).where(
+        Attempt.competition_id == competition,
         Attempt.status.in_(FINISHED),
-        Attempt.participant_id != attempt.participant_id,
+        Attempt.participant_id != bindparam("b_pid", type_=Integer),
         better,
     )
-    overall, unit = db.session.execute(stmt).one()
-    return 1 + overall, 1 + unit
+
+
+_RANKS = {without: _ranks_statement(without) for without in (False, True)}
 
 
 def rank_of(attempt: Attempt, *, unit_only: bool = False) -> int | None:

@@ -16,6 +16,7 @@ from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -1049,46 +1050,71 @@ def guard_active(attempt: Attempt, now: datetime) -> None:
         raise DeadlinePassed(_("Time is up; this answer was not saved."))
 
 
+# A finish's statements, built once (Core on the tables: no ORM bulk-update machinery).
+_attempts, _items = Attempt.__table__, AttemptItem.__table__
+_TAKE_ACTIVE = (
+    update(_attempts)
+    .where(_attempts.c.id == bindparam("b_id"), _attempts.c.status == "active")
+    .values(status=bindparam("b_status"), finished_at=bindparam("b_finished_at"))
+)
+_SCORED = ("status", "finished_at", "score", "correct_count", "duration_ms", "max_score")
+_WRITE_SCORE = (
+    update(_attempts)
+    .where(_attempts.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in _SCORED})
+)
+_ITEMS_OF = (
+    select(AttemptItem)
+    .where(AttemptItem.attempt_id == bindparam("attempt_id", type_=Integer))
+    .order_by(AttemptItem.position)
+    .execution_options(populate_existing=True)
+)
+_AWARDS: dict[int, Any] = {}
+
+
+def _awards_update(count: int):
+    """UPDATE of ``count`` items' awards: ``b_i<k>`` the ids, ``b_a<k>`` the awards."""
+    stmt = _AWARDS.get(count)
+    if stmt is None:
+        ids = [bindparam(f"b_i{k}", type_=Integer) for k in range(count)]
+        awards = [
+            (_items.c.id == ids[k], bindparam(f"b_a{k}", type_=Integer)) for k in range(count)
+        ]
+        stmt = _AWARDS[count] = (
+            update(_items).where(_items.c.id.in_(ids)).values(awarded=case(*awards))
+        )
+    return stmt
+
+
 def _finish(attempt: Attempt, status: str, finished_at: datetime) -> bool:
     """Move an active attempt to ``status`` and score it; False when another request
     finished it first. Scores from the item snapshots only. Commits; the attempt and its
     items then show what was written (no reload)."""
     mode = attempt.competition.multiple_scoring  # read before the row lock is taken
-    won = db.session.execute(
-        update(Attempt)
-        .where(Attempt.id == attempt.id, Attempt.status == "active")
-        .values(status=status, finished_at=finished_at)
-    )
-    if won.rowcount != 1:
+    connection = db.session.connection()
+    taken = {"b_id": attempt.id, "b_status": status, "b_finished_at": finished_at}
+    if connection.execute(_TAKE_ACTIVE, taken).rowcount != 1:
         db.session.rollback()
         db.session.refresh(attempt)
         return False
     # One SELECT that overwrites stale identity-map state: an answer saved by another
     # request before we took the row lock is seen (populate_existing), as a per-item
     # refresh would, at a fraction of the cost.
-    items = db.session.scalars(
-        select(AttemptItem)
-        .where(AttemptItem.attempt_id == attempt.id)
-        .order_by(AttemptItem.position)
-        .execution_options(populate_existing=True)
-    ).all()
+    items = db.session.scalars(_ITEMS_OF, {"attempt_id": attempt.id}).all()
     score = correct = 0
-    awards: dict[int, int] = {}
+    awards: list[int] = []
     for item in items:
         qtype = QUESTION_TYPES[item.qtype]
         awarded = qtype.award(item.choice, item.key, item.points, mode)
         if awarded:
             awarded = round(awarded * pacing.speed_factor(attempt, item))
-        awards[item.id] = awarded
+        awards.append(awarded)
         score += awarded
         correct += qtype.is_correct(item.choice, item.key)
-    if awards:  # every item's award in one UPDATE, not one per item
-        db.session.execute(
-            update(AttemptItem)
-            .where(AttemptItem.id.in_(list(awards)))
-            .values(awarded=case(awards, value=AttemptItem.id))
-            .execution_options(synchronize_session=False)
-        )
+    if items:  # every item's award in one UPDATE, not one per item
+        values = {f"b_i{k}": item.id for k, item in enumerate(items)}
+        values.update((f"b_a{k}", awarded) for k, awarded in enumerate(awards))
+        connection.execute(_awards_update(len(items)), values)
     written = {
         "status": status,
         "finished_at": finished_at,
@@ -1097,12 +1123,14 @@ def _finish(attempt: Attempt, status: str, finished_at: datetime) -> bool:
         "duration_ms": max(0, int((finished_at - attempt.started_at).total_seconds() * 1000)),
         "max_score": sum(i.points for i in items),
     }
-    db.session.execute(update(Attempt).where(Attempt.id == attempt.id).values(**written))
+    connection.execute(
+        _WRITE_SCORE, {"b_id": attempt.id, **{f"b_{k}": v for k, v in written.items()}}
+    )
     commit_keeping_state()
     for name, value in written.items():
         set_committed_value(attempt, name, value)
-    for item in items:
-        set_committed_value(item, "awarded", awards[item.id])
+    for item, awarded in zip(items, awards, strict=True):
+        set_committed_value(item, "awarded", awarded)
     set_committed_value(attempt, "items", list(items))
     record_finish(attempt)
     return True
