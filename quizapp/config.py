@@ -87,6 +87,8 @@ def from_environment(instance_path: str) -> dict:
         "FAST_JOIN": os.environ.get("FAST_JOIN", "").strip() != "0",
         # With REDIS_URL, a submit's ranks from sorted sets (quizapp.leaderboards.rank_index).
         "RANK_INDEX": os.environ.get("RANK_INDEX", "").strip() != "0",
+        # Its keys' prefix; by default named after DATABASE_URL (the same on every server).
+        "RANK_INDEX_PREFIX": os.environ.get("RANK_INDEX_PREFIX", "").strip() or None,
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_MB", 5) * 1024 * 1024,
         # Bodies other than file uploads (forms, JSON): the largest form is under 400 KB.
         "MAX_FORM_BODY": _int("MAX_FORM_BODY_KB", 1024) * 1024,

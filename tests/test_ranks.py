@@ -16,6 +16,7 @@ from sqlalchemy.orm import undefer
 from bench.profile_hot_paths import StatementLog
 from quizapp.extensions import db
 from quizapp.leaderboards import services
+from quizapp.leaderboards.rank_index import order_key
 from quizapp.play.models import Attempt
 
 
@@ -163,21 +164,39 @@ def test_redis_down_ranks_on_the_database(crowd, app):
         app.extensions.pop("rank_index", None)
 
 
-def test_merging_never_loses_an_attempt_added_meanwhile(app, redis_app, now):
-    """A rebuild whose database read came before a finish's commit merges after that
-    finish was added: the finish stays, and so does the person's better attempt."""
+def test_a_rebuild_keeps_a_finish_added_during_its_read(app, redis_app, now):
+    """A finish committed after the rebuild's database read adds itself after its
+    commit, during the read or after the merge: either way it stays, and a person's
+    better attempt stays ahead of their worse one."""
     from quizapp.leaderboards.rank_index import current
 
     client, prefix = redis_app
     index = current()
-    assert index.record(7, 1, None, 30, 60_000, now) is None  # no marker yet: added only
-    assert index.rebuild_due(7)
-    rows = [(2, None, 20, 60_000, now), (1, None, 10, 60_000, now)]  # 1's older, worse one
-    assert index.rebuild(7, rows)
-    assert index.record(7, 3, 5, 25, 60_000, now) == (2, 1)
-    assert index.record(7, 2, None, 20, 60_000, now) == (3, 2)
-    assert index.record(7, 1, None, 10, 60_000, now) == (3, 2)  # its own best is not ahead
-    assert client.hget(f"{prefix}7:best", "1").decode().endswith(":1")
+    assert index.record(7, 9, None, 50, 60_000, now) is None  # no marker yet: added only
+    assert index.rebuild_due(7) and not index.rebuild_due(7)  # one rebuilder at a time
+
+    def read():  # the database as read: 9's attempt is in it; 1 finishes meanwhile
+        assert index.record(7, 1, None, 30, 60_000, now) is None
+        return [(9, None, 50, 60_000, now), (2, None, 20, 60_000, now), (1, None, 10, 60_000, now)]
+
+    assert index.rebuild(7, read)
+    assert index.record(7, 3, 5, 25, 60_000, now) == (3, 1)
+    assert index.record(7, 2, None, 20, 60_000, now) == (4, 3)
+    assert index.record(7, 1, None, 10, 60_000, now) == (4, 3)  # its own best is not ahead
+    assert client.hget(f"{prefix}7:best", "1").decode().startswith(order_key(30, 60_000, now))
+
+
+def test_a_rebuild_repairs_an_evicted_key(crowd, redis_app):
+    """Without its sorted set, adding again puts back only people whose attempt beats
+    their best on record; the next rebuild starts from empty sets and counts everyone."""
+    client, prefix = redis_app
+    event, rows = crowd
+    ranks_of_all(event)
+    cid = event.competition_id
+    client.delete(f"{prefix}{cid}:all")  # as an eviction would
+    assert ranks_of_all(event) != expected_ranks(rows)
+    client.delete(f"{prefix}{cid}:ready")
+    assert ranks_of_all(event) == expected_ranks(rows)
 
 
 def test_the_order_key_sorts_as_the_ranking(now):

@@ -17,21 +17,23 @@ The database stays the source of truth:
   adding keeps each person's best and never removes anyone else, so adding is idempotent
   and order-independent;
 - the sets answer only while the competition's ``ready`` marker lives (``REBUILD_S``).
-  When it is missing (first use, a Redis restart, or simply its age) one process merges
-  every finished attempt from the database into the sets, then sets the marker; an
-  attempt recorded meanwhile is kept, since a merge only adds. Until then, and whenever
-  Redis does not answer, ranks come from the database. So an attempt whose adding was
-  lost (Redis unreachable at that moment, or the process killed between its commit and
-  Redis) counts again within ``REBUILD_S`` seconds.
+  When it is missing (first use, a Redis restart, or simply its age) one process empties
+  the sets, then reads every finished attempt from the database and merges them, then
+  sets the marker. An attempt committed before that read is in it, and one committed
+  after adds itself after its commit, so none is lost. Until then, and whenever Redis
+  does not answer, ranks come from the database. So an attempt whose adding was lost
+  (Redis unreachable at that moment, or the process killed between its commit and
+  Redis), or a key Redis evicted, is set right within ``REBUILD_S`` seconds.
 
-Redis must not evict these keys under memory pressure (Redis's default ``noeviction``);
-every key expires ``KEY_TTL_S`` after its competition's last finish or rebuild.
+Run Redis without eviction (its default ``noeviction``): an evicted key leaves wrong
+ranks until the next rebuild. Every key expires ``KEY_TTL_S`` after its competition's
+last finish or rebuild.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from flask import current_app
@@ -47,9 +49,10 @@ _EPOCH = datetime(1970, 1, 1)
 _KEY_LEN = 30
 _MAX_SCORE = 0x7FFFFFFF
 
-# KEYS: best (hash pid -> member), all (zset), unit (zset), ready (marker).
-# ARGV: pid, order key, ttl. Adds the attempt (keeping the person's best), then, when the
-# sets are complete, returns {people ahead overall, people ahead in the unit}.
+# KEYS: best (hash pid -> member), all (zset), unit (zset), ready (marker), units (the
+# set of the unit zsets' names). ARGV: pid, order key, ttl. Adds the attempt (keeping
+# the person's best), then, when the sets are complete, returns {people ahead overall,
+# people ahead in the unit}.
 _RECORD = f"""
 local member = ARGV[2] .. ':' .. ARGV[1]
 local best = redis.call('HGET', KEYS[1], ARGV[1])
@@ -62,7 +65,8 @@ if (not best) or ARGV[2] < string.sub(best, 1, {_KEY_LEN}) then
   redis.call('HSET', KEYS[1], ARGV[1], member)
   redis.call('ZADD', KEYS[2], 0, member)
   redis.call('ZADD', KEYS[3], 0, member)
-  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+  redis.call('SADD', KEYS[5], KEYS[3])
+  for _, i in ipairs({{1, 2, 3, 5}}) do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
 end
 if redis.call('EXISTS', KEYS[4]) == 0 then return false end
 local own = 0
@@ -72,7 +76,8 @@ return {{redis.call('ZLEXCOUNT', KEYS[2], '-', before) - own,
         redis.call('ZLEXCOUNT', KEYS[3], '-', before) - own}}
 """
 
-# KEYS: best, all, then unit zsets. ARGV: ttl, then (pid, order key, unit key index) ...
+# KEYS: best, all, units, then unit zsets. ARGV: ttl, then (pid, order key, unit key
+# index) ...
 # The same adding as _RECORD for many attempts; the person's best is (re)added to the
 # unit's set, which repairs a set that lost it.
 _MERGE = f"""
@@ -91,7 +96,15 @@ for i = 2, #ARGV, 3 do
   end
   redis.call('ZADD', unit, 0, best)
 end
+for i = 4, #KEYS do redis.call('SADD', KEYS[3], KEYS[i]) end
 for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+return 1
+"""
+
+# KEYS: best, all, units. Empties a competition's sets before a rebuild.
+_RESET = """
+for _, unit in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', unit) end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return 1
 """
 
@@ -127,12 +140,13 @@ class RankIndex(RedisUser):
         super().__init__(url, prefix)
         self._record = self._redis.register_script(_RECORD)
         self._merge = self._redis.register_script(_MERGE)
+        self._reset = self._redis.register_script(_RESET)
 
     # --- keys ------------------------------------------------------------------------
 
-    def _keys(self, competition_id: int) -> tuple[str, str, str]:
+    def _keys(self, competition_id: int) -> tuple[str, str, str, str]:
         base = f"{self.prefix}{competition_id}:"
-        return base + "best", base + "all", base + "ready"
+        return base + "best", base + "all", base + "ready", base + "units"
 
     def _unit_key(self, competition_id: int, unit_id: int | None) -> str:
         return f"{self.prefix}{competition_id}:unit:{'none' if unit_id is None else unit_id}"
@@ -153,11 +167,11 @@ class RankIndex(RedisUser):
         key = order_key(score, duration_ms, finished_at)
         if key is None or not self._up():
             return None
-        best, every, ready = self._keys(competition_id)
+        best, every, ready, units = self._keys(competition_id)
         unit = self._unit_key(competition_id, unit_id)
         try:
             ahead = self._record(
-                keys=[best, every, unit, ready], args=[participant_id, key, KEY_TTL_S]
+                keys=[best, every, unit, ready, units], args=[participant_id, key, KEY_TTL_S]
             )
         except self._errors as err:
             self._failed(err)
@@ -170,7 +184,7 @@ class RankIndex(RedisUser):
         """Whether this caller should rebuild: the marker is missing and it took the lock."""
         if not self._up():
             return False
-        best, _every, ready = self._keys(competition_id)
+        best, _every, ready, _units = self._keys(competition_id)
         try:
             if self._redis.exists(ready):
                 return False
@@ -182,15 +196,20 @@ class RankIndex(RedisUser):
     def rebuild(
         self,
         competition_id: int,
-        rows: Iterable[tuple[int, int | None, int, int | None, datetime]],
+        read_rows: Callable[[], Iterable[tuple[int, int | None, int, int | None, datetime]]],
     ) -> bool:
-        """Merge every finished attempt ``(participant_id, unit_id, score, duration_ms,
-        finished_at)`` of the competition, then mark its sets complete. Call after
-        ``rebuild_due``; True when done."""
-        best, every, ready = self._keys(competition_id)
+        """Empty the competition's sets, then merge every finished attempt
+        ``(participant_id, unit_id, score, duration_ms, finished_at)`` that ``read_rows``
+        reads from the database (in a transaction begun after this call), then mark the
+        sets complete. An attempt committed before that read is in it; one committed
+        after adds itself after its commit, so nothing is lost, and whatever a lost
+        addition or an evicted key broke is repaired. Call after ``rebuild_due``; True
+        when done."""
+        best, every, ready, units = self._keys(competition_id)
         try:
+            self._reset(keys=[best, every, units])
             chunk: list = []
-            for row in rows:
+            for row in read_rows():
                 chunk.append(row)
                 if len(chunk) >= self.MERGE_CHUNK:
                     self._merge_rows(competition_id, chunk)
@@ -211,8 +230,8 @@ class RankIndex(RedisUser):
         return True
 
     def _merge_rows(self, competition_id: int, rows: list) -> None:
-        best, every, _ready = self._keys(competition_id)
-        keys = [best, every]
+        best, every, _ready, units = self._keys(competition_id)
+        keys = [best, every, units]
         index: dict[str, int] = {}
         args: list = [KEY_TTL_S]
         for participant_id, unit_id, score, duration_ms, finished_at in rows:

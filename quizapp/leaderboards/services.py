@@ -36,6 +36,7 @@ from quizapp.leaderboards.units import (  # noqa: F401  (the feature's service i
     unit_ranking,
 )
 from quizapp.play.models import Attempt, Participant
+from quizapp.sqlite_writer import reads_first
 
 # --- individuals ---------------------------------------------------------------------
 
@@ -168,21 +169,28 @@ def _indexed(index: rank_index.RankIndex, attempt: Attempt) -> tuple[int, int] |
         attempt.finished_at,
     )
     ranks = index.record(*values)
-    if ranks is None and index.rebuild_due(attempt.competition_id):
-        rows = db.session.execute(
-            select(
-                Attempt.participant_id,
-                Participant.unit_id,
-                Attempt.score,
-                Attempt.duration_ms,
-                Attempt.finished_at,
-            )
-            .join(Participant, Participant.id == Attempt.participant_id)
-            .where(Attempt.competition_id == attempt.competition_id, finished())
-        )
-        if index.rebuild(attempt.competition_id, rows):
-            ranks = index.record(*values)
+    cid = attempt.competition_id
+    if ranks is None and index.rebuild_due(cid) and index.rebuild(cid, lambda: _finished_rows(cid)):
+        ranks = index.record(*values)
     return ranks
+
+
+def _finished_rows(competition_id: int) -> list:
+    """Every finished attempt of the competition as the rank index merges it, read on a
+    connection of its own: a transaction begun now, not the session's older one."""
+    stmt = (
+        select(
+            Attempt.participant_id,
+            Participant.unit_id,
+            Attempt.score,
+            Attempt.duration_ms,
+            Attempt.finished_at,
+        )
+        .join(Participant, Participant.id == Attempt.participant_id)
+        .where(Attempt.competition_id == competition_id, finished())
+    )
+    with reads_first(), db.engine.connect() as connection:
+        return connection.execute(stmt).all()
 
 
 def _counted(attempt: Attempt) -> tuple[int, int]:
