@@ -24,11 +24,13 @@ from pathlib import Path
 
 import pytest
 from flask import g
+from sqlalchemy import select
 
 from quizapp import throttle
 from quizapp.auth import services as auth_services
 from quizapp.extensions import db, limiter
 from quizapp.leaderboards import cache, screen, services
+from quizapp.play.models import Attempt
 from tests.conftest import correct_choice
 from tests.faults.conftest import JsonClient, app_env, free_port
 
@@ -95,8 +97,8 @@ def private_redis(tmp_path):
 
 @pytest.fixture
 def app(app, private_redis, monkeypatch):
-    """conftest's app, its rate limits and screen cache in the private Redis (what
-    ``REDIS_URL`` does in production)."""
+    """conftest's app, its rate limits, screen cache and rank index in the private Redis
+    (what ``REDIS_URL`` does in production)."""
     app.config.update(
         REDIS_URL=private_redis.url,
         RATELIMIT_STORAGE_URI=private_redis.url,
@@ -104,6 +106,7 @@ def app(app, private_redis, monkeypatch):
     )
     limiter.init_app(app)  # again, now on the private Redis (the hooks are not added twice)
     app.extensions.pop("leaderboards_store", None)
+    app.extensions.pop("rank_index", None)
     # conftest builds the schema with Alembic in this process, and migrations/env.py's
     # fileConfig disables the loggers that existed then (a web worker never runs it).
     for name in ("quizapp.ratelimit", cache.__name__):
@@ -258,9 +261,19 @@ def test_flushall_rebuilds_the_rankings_from_the_database(
     app.extensions.pop("leaderboards_store")
     assert ranking(poll(client, ev["screen"])[0]) == ranking(before) and len(computed) == 2
 
-    # Attempts finishing afterwards show up, in their place.
-    take_part(client, ev["join"], ev["units"][0], "后来者", phone(7), right=99)
-    take_part(client, ev["join"], ev["units"][1], "又一位", phone(8), right=3)
+    # Attempts finishing afterwards show up, in their place, on the screen and in their
+    # results: the rank index (emptied with the rest) is rebuilt from the database.
+    assert not private_redis.keys(f"*rank*:{ev['cid']}:ready")
+    tokens = [
+        take_part(client, ev["join"], ev["units"][0], "后来者", phone(7), right=99),
+        take_part(client, ev["join"], ev["units"][1], "又一位", phone(8), right=3),
+    ]
+    assert private_redis.keys(f"*rank*:{ev['cid']}:ready"), "the rank index is rebuilt"
+    for token in tokens:
+        result = client.get(f"/api/v1/attempts/{token}").get_json()["result"]
+        attempt = db.session.scalar(select(Attempt).where(Attempt.token == token))
+        assert (result["rank"], result["unit_rank"]) == services._counted(attempt)
+    assert result["rank"] > 1
     latest, _ = poll(client, ev["screen"])
     assert_matches_database(latest, ev["cid"], finished=8)
     assert latest["top"][0]["phone"] == services.mask_phone(phone(7))
