@@ -36,6 +36,7 @@ echo "== Security: pip-audit (known vulnerabilities in requirements.txt) =="
 .venv/bin/python scripts/audit_requirements.py
 echo "== Benchmark smoke run (no timing asserted) =="
 .venv/bin/python bench/app_bench.py --quick 2>/dev/null
+.venv/bin/python bench/rank_bench.py --quick 2>/dev/null | tail -4
 .venv/bin/python bench/load_bench.py --quick --backend sqlite
 .venv/bin/python bench/load_bench.py --quick --backend sqlite --flow pages
 echo "== SQLite (unit, integration, browser) =="
