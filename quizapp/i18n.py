@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, request, session
+from werkzeug.datastructures import LanguageAccept
 
 
 def select_locale() -> str:
@@ -18,9 +19,13 @@ def select_locale() -> str:
         return wanted
     if session.get("lang") in languages:
         return session["lang"]
-    return (
-        request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
-    )
+    return browser_locale(request.accept_languages, current_app.config)
+
+
+def browser_locale(accept_languages: LanguageAccept, config) -> str:
+    """The locale for a browser that chose none on this site: its Accept-Language's
+    best match among ``LANGUAGES``, else the default (Simplified Chinese)."""
+    return accept_languages.best_match(config["LANGUAGES"]) or config["BABEL_DEFAULT_LOCALE"]
 
 
 def select_timezone() -> str:

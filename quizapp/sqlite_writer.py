@@ -43,6 +43,7 @@ from sqlalchemy.engine import Engine
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _reads_first: ContextVar[bool] = ContextVar("sqlite_reads_first", default=False)
+_writes_now: ContextVar[bool] = ContextVar("sqlite_writes_now", default=False)
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 
 
@@ -171,6 +172,17 @@ def reads_first() -> Iterator[None]:
         _reads_first.reset(token)
 
 
+@contextmanager
+def writes_now() -> Iterator[None]:
+    """Transactions begun inside take the writer lock at once (BEGIN IMMEDIATE through
+    the queue), also inside :func:`reads_first`: for a transaction that only writes."""
+    token = _writes_now.set(True)
+    try:
+        yield
+    finally:
+        _writes_now.reset(token)
+
+
 def engine_options(database: str, busy_timeout_ms: int) -> dict:
     """``SQLALCHEMY_ENGINE_OPTIONS`` additions for the SQLite database file ``database``."""
     queue = WriterQueue(timeout=busy_timeout_ms / 1000, lock_path=database + "-writer")
@@ -252,7 +264,9 @@ def configure(engine: Engine, busy_timeout_ms: int, checkpoint_s: float = 0) -> 
         if not hasattr(dbapi_connection, "begin_immediate"):
             # an in-memory database or a connection made without the factory
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        elif _reads_first.get() or (has_request_context() and request.method in _SAFE_METHODS):
+        elif not _writes_now.get() and (
+            _reads_first.get() or (has_request_context() and request.method in _SAFE_METHODS)
+        ):
             dbapi_connection.begin_deferred()
         else:
             dbapi_connection.begin_immediate()

@@ -1,5 +1,7 @@
-"""A new phone's join on PostgreSQL in two statements (services._join_in_two): the same
-outcome as the session's path, and every other case left to that path, which explains it.
+"""A new phone's join in one read and one write (services.join_new_phone; on PostgreSQL
+two statements), answered for the API in front of Flask (quizapp.play.fast_save): the
+same outcome and the same bytes as the session's path and the view, and every other
+case left to them, which explain it.
 
 The test client runs its requests in the ``app`` fixture's app context, whose session a
 request leaves in a transaction; the two-statement path then (rightly) steps aside. So
@@ -21,6 +23,7 @@ from quizapp.extensions import db
 from quizapp.play import services
 from quizapp.play.models import Attempt, AttemptItem, Participant
 from tests.conftest import stored_and_drawn
+from tests.test_fast_save import flask_requests
 
 postgres_only = pytest.mark.skipif(
     "os.environ.get('QUIZ_TEST_DB') != 'postgres'", reason="a PostgreSQL path"
@@ -80,16 +83,27 @@ def _count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
-@postgres_only
-def test_a_new_phone_joins_in_two_statements_with_the_rows_as_drawn(client, plain_event):
+def test_a_new_phone_joins_in_one_read_and_one_write_with_the_rows_as_drawn(
+    app, client, plain_event
+):
     event = plain_event()
     unit_id = event.unit_id
     # The first join after set-up changes loads the draw's pool into the set-up cache.
     assert _join(client, event, phone="13500000000").status_code == 201
-    r = _join(client, event, elder=True)
+    with flask_requests(app) as reached_flask:
+        r = _join(client, event, elder=True)
     seen = r.statements
     assert r.status_code == 201, r.json
-    assert len(seen) == 2 and seen[0].startswith("SELECT") and seen[1].startswith("WITH")
+    assert reached_flask == []
+    if db.engine.dialect.name == "postgresql":
+        assert len(seen) == 2 and seen[0].startswith("SELECT") and seen[1].startswith("WITH")
+    else:
+        assert seen[0].startswith("SELECT") and len(seen) == 4
+        assert [s.split()[:2] for s in seen[1:]] == [
+            ["INSERT", "INTO"],
+            ["INSERT", "INTO"],
+            ["INSERT", "INTO"],
+        ]
     body = r.json["attempt"]
     assert body["status"] == "active" and body["elder"] is True
     assert len(body["questions"]) == body["question_count"] == 7
@@ -124,13 +138,24 @@ def test_a_new_phone_joins_in_two_statements_with_the_rows_as_drawn(client, plai
     assert got["choice"] == key
 
 
-@postgres_only
-def test_a_returning_phone_resumes_through_the_session_path(client, plain_event):
+def test_a_returning_phone_resumes_through_the_session_path(app, client, plain_event):
     event = plain_event()
     first = _join(client, event).json["attempt"]
-    r = _join(client, event)
+    fast_reads = []
+
+    def record(_conn, _cursor, statement, *_args):
+        fast_reads.extend(["unit_ok"] if "unit_ok" in statement else [])
+
+    sa_event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with flask_requests(app) as reached_flask:
+            r = _join(client, event)
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", record)
     assert r.status_code == 200 and r.json["attempt"]["token"] == first["token"]
-    assert len(r.statements) > 2  # the read found the participant; the session's path resumed
+    # the fast read found the participant, and the view resumed without reading so again
+    assert len(reached_flask) == 1 and fast_reads == ["unit_ok"]
+    assert len(r.statements) > 2
     assert _count(Participant) == 1 and _count(Attempt) == 1
 
 
@@ -152,8 +177,8 @@ def test_every_other_case_is_explained_and_writes_nothing(
     assert _join(client, event, phone="13800000001").status_code == 201
     before = (_count(Participant), _count(Attempt), _count(AttemptItem))
     r = _join(client, event, **{"phone": "13800000001", **change})
-    if change.get("phone") == "13800000002" and db.engine.dialect.name == "postgresql":
-        assert len(r.statements) >= 1  # the two-statement path read, wrote nothing
+    if change.get("phone") == "13800000002":
+        assert len(r.statements) >= 1  # the fast path read, wrote nothing
     assert r.status_code == status, r.json
     assert r.json["error"]["code"] == code
     assert r.json["error"].get("field") == field
@@ -181,13 +206,12 @@ def test_a_closed_competition_and_an_unknown_event_are_refused(
     assert _count(Participant) == 0
 
 
-@postgres_only
 def test_a_concurrent_join_of_the_same_phone_leaves_one_participant(
     client, plain_event, monkeypatch
 ):
     """The other join's participant row arrives between this join's read and its write:
-    the INSERT chain fails whole (unique phone per competition), and the session's path
-    gives this phone an attempt of that participant."""
+    the write fails whole (unique phone per competition), and the session's path gives
+    this phone an attempt of that participant."""
     event = plain_event()
     body = _body(event)
     _join(client, event, phone="13500000000")  # loads the set-up cache
@@ -198,7 +222,7 @@ def test_a_concurrent_join_of_the_same_phone_leaves_one_participant(
             other.execute(
                 text(
                     "INSERT INTO participants (competition_id, name, phone, unit_id, created_at)"
-                    " VALUES (:c, :n, :p, :u, now())"
+                    " VALUES (:c, :n, :p, :u, CURRENT_TIMESTAMP)"
                 ),
                 {
                     "c": event.competition_id,
@@ -215,8 +239,10 @@ def test_a_concurrent_join_of_the_same_phone_leaves_one_participant(
     with statements() as seen:
         r = client.post(f"/api/v1/events/{event.token}/attempts", json=body)
     assert r.status_code == 201, r.json
-    # this join's read, the other's INSERT, this join's INSERT chain, then the session's
-    assert [seen[0][:6], seen[1][:6], seen[2][:4]] == ["SELECT", "INSERT", "WITH"]
+    # this join's read, the other's INSERT, this join's INSERT (chain), then the session's
+    first_write = "WITH" if db.engine.dialect.name == "postgresql" else "INSERT INTO participants"
+    assert [seen[0][:6], seen[1][:6]] == ["SELECT", "INSERT"]
+    assert seen[2].startswith(first_write)
     assert len(seen) > 3
     assert _count(Participant) == 2 and _count(Attempt) == 2
     assert _count(AttemptItem) == 2 * len(r.json["attempt"]["questions"])
@@ -237,22 +263,23 @@ def test_the_join_form_takes_the_same_path(client, plain_event):
     assert _count(Attempt) == 1
 
 
-def test_off_with_fast_join_0_and_never_on_sqlite_or_inside_a_transaction(app, client, plain_event):
+def test_off_with_fast_join_0_and_never_inside_a_transaction(app, client, plain_event, monkeypatch):
     event = plain_event()
     body = _body(event, phone="13600000001")
     url = f"/api/v1/events/{event.token}/attempts"
-    app.config["FAST_JOIN"] = False
-    with statements() as seen:
-        assert client.post(url, json=body).status_code == 201
+    with monkeypatch.context() as off:
+        off.setitem(app.config, "FAST_JOIN", False)
+        off.setattr(app.wsgi_app, "_joins", False)  # (as a middleware made with it off)
+        with statements() as seen:
+            assert client.post(url, json=body).status_code == 201
     assert len(seen) > 2
-    app.config["FAST_JOIN"] = True
     db.session.execute(text("SELECT 1"))  # a transaction begun in this context
     with statements(fresh=False) as seen:
         assert client.post(url, json={**body, "phone": "13600000002"}).status_code == 201
     assert len(seen) > 2
-    if db.engine.dialect.name == "sqlite":
+    with flask_requests(app) as reached_flask:
         r = _join(client, event, phone="13600000003")
-        assert r.status_code == 201 and len(r.statements) > 2
+    assert r.status_code == 201 and reached_flask == []
 
 
 @postgres_only
@@ -284,3 +311,91 @@ def test_a_join_that_loads_the_draw_pool_holds_one_connection_at_a_time(_schema,
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+# --- the API's join answered in front of Flask ------------------------------------------
+
+
+@pytest.fixture
+def same_draw(app, monkeypatch):
+    """Every join from here draws with one seed at one clock time, with the attempt
+    tokens "fixed-1", "fixed-2", ... : two joins of two phones then differ only in
+    their token."""
+    from quizapp.api import routes
+    from quizapp.dbtypes import utcnow
+    from quizapp.play import fast_save
+
+    tokens = iter(f"fixed-{i}" for i in range(1, 100))
+    at = utcnow()
+    monkeypatch.setattr(services, "new_token", lambda: next(tokens))
+    monkeypatch.setattr(services.secrets, "randbits", lambda _bits: 424242)
+    monkeypatch.setattr(fast_save, "utcnow", lambda: at)
+    monkeypatch.setattr(routes, "utcnow", lambda: at)
+
+
+@pytest.mark.parametrize("base_url", ["http://localhost", "https://localhost"])
+@pytest.mark.parametrize("language", [None, "en-US,en;q=0.9", "zh-CN,zh;q=0.9", "fr"])
+def test_the_fast_join_is_the_views_byte_for_byte(
+    app, client, plain_event, same_draw, base_url, language
+):
+    """Status, headers (but Flask's ``Vary: Cookie``: the fast path takes no request
+    with a cookie) and body, against the view behind the fast path, in the language the
+    phone asks for (the judge questions' options)."""
+    from werkzeug.test import Client
+
+    event = plain_event()
+    headers = {"Accept-Language": language} if language else {}
+    url = f"/api/v1/events/{event.token}/attempts"
+    behind = Client(app.wsgi_app.wsgi_app)
+    _join(client, event, phone="13500000000")  # loads the draw's pool
+    with flask_requests(app) as reached_flask:
+        fast = client.post(
+            url, json=_body(event, phone="13500000001"), headers=headers, base_url=base_url
+        )
+    view = behind.post(
+        url, json=_body(event, phone="13500000002"), headers=headers, base_url=base_url
+    )
+    assert reached_flask == [] and fast.status_code == view.status_code == 201, view.json
+    assert fast.json["attempt"]["token"] == "fixed-2" and view.json["attempt"]["token"] == "fixed-3"
+    assert fast.get_data() == view.get_data().replace(b"fixed-3", b"fixed-2")
+    view_headers = [(k, v) for k, v in view.headers.items() if k != "Vary"]
+    assert list(fast.headers.items()) == view_headers
+    judge = [q for q in fast.json["attempt"]["questions"] if q["type"] == "judge"]
+    english = (language or "").startswith("en")
+    assert judge and judge[0]["options"][0]["text"] == ("True" if english else "正确")
+
+
+@pytest.mark.parametrize(
+    ("change", "extra"),
+    [
+        ({"unit_id": "1"}, {}),  # a string: the view explains
+        ({"unit_id": True}, {}),
+        ({"name": 5}, {}),
+        ({"unit_name": "新单位"}, {}),  # a unit typed in: the view settles it
+        ({}, {"cookie": "session"}),  # its language may be kept in the session
+        ({}, {"query_string": "lang=en"}),
+    ],
+)
+def test_every_other_join_request_goes_to_flask(app, client, plain_event, change, extra):
+    event = plain_event()
+    url = f"/api/v1/events/{event.token}/attempts"
+    if "cookie" in extra:
+        client.set_cookie(extra.pop("cookie"), "not-a-signed-session")
+    with flask_requests(app) as reached_flask:
+        r = client.post(url, json={**_body(event), **change}, **extra)
+    assert len(reached_flask) == 1
+    assert r.status_code in (201, 422), r.json
+
+
+def test_an_error_in_the_fast_join_is_left_to_flask(app, client, plain_event, monkeypatch):
+    from quizapp.play import fast_save
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("database went away")
+
+    event = plain_event()
+    monkeypatch.setattr(fast_save, "join_new_phone", broken)
+    with flask_requests(app) as reached_flask:
+        r = client.post(f"/api/v1/events/{event.token}/attempts", json=_body(event))
+    assert r.status_code == 201 and len(reached_flask) == 1
+    assert _count(Participant) == 1 and _count(Attempt) == 1

@@ -176,7 +176,7 @@ def test_an_error_in_the_fast_path_is_left_to_flask(app, client, attempt, monkey
     assert len(seen) == 1 and "server closed the connection" in caplog.text
 
 
-@pytest.mark.parametrize("flag", ["FAST_ANSWER_SAVE", "FAST_EVENT_GET"])
+@pytest.mark.parametrize("flag", ["FAST_ANSWER_SAVE", "FAST_EVENT_GET", "FAST_JOIN"])
 def test_each_fast_path_can_be_turned_off(app, attempt, make_event, flag, monkeypatch):
     """With its setting off, a fast path passes every request of its kind on."""
     monkeypatch.setitem(app.config, flag, False)
@@ -188,20 +188,29 @@ def test_each_fast_path_can_be_turned_off(app, attempt, make_event, flag, monkey
         return [b""]
 
     phone = Client(fast_save.AnswerSaveFastPath(app, flask))
-    url = f"/api/v1/events/{make_event(name='分会场').join_token}"
+    event = make_event(name="分会场")
+    url = f"/api/v1/events/{event.join_token}"
+    join = {"name": "赵六", "phone": "13700000001", "unit_id": event.competition.units[0].id}
     db.session.commit()
     choice = correct_choice(attempt["questions"][0])
     assert phone.put(_url(attempt), json={"choice": choice}).status_code == (
         204 if flag == "FAST_ANSWER_SAVE" else 200
     )
     assert phone.get(url).status_code == (204 if flag == "FAST_EVENT_GET" else 200)
-    assert seen == ["attempts" if flag == "FAST_ANSWER_SAVE" else "events"]
+    assert phone.post(f"{url}/attempts", json=join).status_code == (
+        204 if flag == "FAST_JOIN" else 201
+    )
+    assert seen == [
+        {"FAST_ANSWER_SAVE": "attempts", "FAST_EVENT_GET": "events"}.get(flag, "events")
+    ]
 
 
 def test_with_both_off_there_is_no_middleware(app):
     from quizapp import create_app
 
-    off = create_app({**app.config, "FAST_ANSWER_SAVE": False, "FAST_EVENT_GET": False})
+    off = create_app(
+        {**app.config, "FAST_ANSWER_SAVE": False, "FAST_EVENT_GET": False, "FAST_JOIN": False}
+    )
     assert not isinstance(off.wsgi_app, fast_save.AnswerSaveFastPath)
 
 

@@ -58,6 +58,7 @@ def join(token: str):
         unit_name=data.get("unit_name"),
         elder=data.get("elder") is True,
         now=now,
+        fast=not request.environ.get(fast_save.JOIN_TRIED, False),
     )
     return jsonify({"attempt": presenters.attempt_payload(attempt, now)}), 201 if created else 200
 

@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from flask import has_request_context
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 
 LETTERS = string.ascii_uppercase[:8]
@@ -22,14 +22,21 @@ JUDGE_KEYS = ("T", "F")
 _JUDGE_OPTIONS: dict[str, tuple[tuple[str, str], ...]] = {}
 
 
-def _judge_options() -> tuple[tuple[str, str], ...]:
-    """The judge options in the request's language, translated once per language (a
-    join shows up to 20 questions: two catalogue lookups each added up to a tenth of
-    its time; bench/profile_hot_paths.py)."""
-    locale = str(get_locale() or "") if has_request_context() else ""
+def _judge_options(locale: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The judge options in ``locale`` (default: the request's language), translated once
+    per language (a join shows up to 20 questions: two catalogue lookups each added up to
+    a tenth of its time; bench/profile_hot_paths.py). A locale given outside a request
+    needs an app context."""
+    if locale is None:
+        locale = str(get_locale() or "") if has_request_context() else ""
     options = _JUDGE_OPTIONS.get(locale)
     if options is None:
-        options = _JUDGE_OPTIONS[locale] = (("T", str(_l("True"))), ("F", str(_l("False"))))
+        if locale:
+            with force_locale(locale):
+                options = (("T", str(_l("True"))), ("F", str(_l("False"))))
+        else:
+            options = (("T", str(_l("True"))), ("F", str(_l("False"))))
+        _JUDGE_OPTIONS[locale] = options
     return options
 
 
@@ -40,10 +47,13 @@ class QuestionType:
     multiple: bool  # several choices may be ticked
     shuffle_options: bool
 
-    def display_options(self, options: list[str]) -> list[tuple[str, str]]:
-        """(key, text) pairs as the phone shows them."""
+    def display_options(
+        self, options: list[str], locale: str | None = None
+    ) -> list[tuple[str, str]]:
+        """(key, text) pairs as the phone shows them (the judge options in ``locale``,
+        default the request's)."""
         if self.name == "judge":
-            return list(_judge_options())
+            return list(_judge_options(locale))
         return list(zip(LETTERS, options, strict=False))
 
     def normalise_choice(self, raw: object, option_count: int) -> str | None:

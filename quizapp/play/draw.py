@@ -135,6 +135,25 @@ def cached_pool(competition: Competition, rules: Sequence[RuleLike] | None = Non
     return pool
 
 
+class _NotKept(Exception):
+    pass
+
+
+def _not_kept():
+    raise _NotKept
+
+
+def kept_pool(competition_id: int, rules: Sequence[RuleLike]) -> Pool | None:
+    """The competition's pool from the set-up cache when it is kept there for these
+    rules, else None (without reading anything: the caller then loads it with
+    :func:`cached_pool`)."""
+    try:
+        pool = setup_cache().get(("pool", competition_id), _not_kept)
+    except _NotKept:
+        return None
+    return pool if pool.signature == _signature(rules) else None
+
+
 class RuleLike(Protocol):
     """What the draw reads of a rule: a DrawRule, or its row as the join reads it."""
 
@@ -159,6 +178,10 @@ class DrawnItem:
     key: str
     points: int
     explanation: str
+    # As a new attempt's item has them, for the presenters of a join answered without
+    # the ORM (quizapp.play.services.NewAttempt).
+    choice: str | None = None
+    opened_at: None = None
 
 
 def draw_items(

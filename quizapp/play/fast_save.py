@@ -1,4 +1,4 @@
-"""The answer save's common case answered in front of Flask.
+"""The participant's most frequent requests answered in front of Flask.
 
 ``PUT /api/v1/attempts/<token>/answers/<position>`` is the request a quiz sends most: 20
 or more per participant, all of them at once at an on-site start. Its common case (a
@@ -30,6 +30,18 @@ The body is the view's with the clock-dependent ``is_open`` and ``server_now`` f
 for this request: in process 0.31 ms a GET through Flask, a tenth of that here. An
 unknown token, a query string or any other method goes to Flask (which throttles
 unknown tokens). Off with ``FAST_EVENT_GET=0``.
+
+And it answers the join that follows, ``POST /api/v1/events/<join_token>/attempts``, in
+its common case: a new phone choosing its unit from the list at an open event
+(:func:`quizapp.play.services.join_new_phone`: one read, one write), with the view's
+201 and body, the judge questions' options in the language the phone's Accept-Language
+picks. Everything else goes to Flask: a field of another type, a unit typed in, a
+request with a session cookie (its language may be kept there) or a query string, and
+every join that wrote nothing (a returning phone, an invalid field, a closed
+competition...), which the view then settles and explains without running the same
+read again. An error also goes to Flask, which joins again (a phone whose first
+attempt was written meanwhile resumes it). Off with ``FAST_JOIN=0``, which also sends
+the view's joins through the session's path.
 """
 
 from __future__ import annotations
@@ -44,12 +56,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, has_app_context
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from quizapp.dbtypes import utcnow
 from quizapp.errors import NotFound
 from quizapp.extensions import db
-from quizapp.play.presenters import iso
-from quizapp.play.services import save_in_one, session_in_transaction
+from quizapp.i18n import browser_locale
+from quizapp.play.presenters import attempt_payload, iso
+from quizapp.play.services import join_new_phone, save_in_one, session_in_transaction
 from quizapp.setup_cache import setup_cache
 
 log = logging.getLogger(__name__)
@@ -62,6 +77,10 @@ _MAX_POSITION = 2**31 - 1
 TRIED = "quizapp.fast_save.tried"
 # The API route of the event info a phone reads on scanning (quizapp.api.routes.event).
 _EVENT_PATH = re.compile(r"/api/v1/events/([A-Za-z0-9_-]{1,64})")
+# The API route of the join that follows (quizapp.api.routes.join).
+_JOIN_PATH = re.compile(r"/api/v1/events/([A-Za-z0-9_-]{1,64})/attempts")
+# Set on a join passed on after join_new_phone wrote nothing (the view then skips it).
+JOIN_TRIED = "quizapp.fast_join.tried"
 _NOW = "@@server_now@@"  # stands for the clock in the kept body until a request fills it
 
 
@@ -91,10 +110,12 @@ class AnswerSaveFastPath:
         self._headers_of: dict[bool, list[tuple[str, str]]] = {}
         self._saves = app.config.get("FAST_ANSWER_SAVE", True)
         self._event_gets = app.config.get("FAST_EVENT_GET", True)
+        self._joins = app.config.get("FAST_JOIN", True)
+        self._session_cookie = app.config["SESSION_COOKIE_NAME"] + "="
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
-        answered = None
+        answered, status = None, "200 OK"
         if environ.get("QUERY_STRING"):
             pass
         elif method == "GET" and self._event_gets:
@@ -104,23 +125,27 @@ class AnswerSaveFastPath:
             match = _PATH.fullmatch(environ.get("PATH_INFO", ""))
             if match and not (has_app_context() and session_in_transaction()):
                 answered = self._save(environ, match[1], int(match[2]))
+        elif method == "POST" and self._joins:
+            match = _JOIN_PATH.fullmatch(environ.get("PATH_INFO", ""))
+            if match and not (has_app_context() and session_in_transaction()):
+                answered, status = self._join(environ, match[1]), "201 CREATED"
         if not answered:
             return self.wsgi_app(environ, start_response)
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(answered)))]
         headers += self._headers(environ.get("wsgi.url_scheme") == "https")
-        start_response("200 OK", headers)
+        start_response(status, headers)
         return [answered]
 
-    def _save(self, environ: dict[str, Any], token: str, position: int) -> bytes | None:
-        """The response body when the answer was saved here; None to pass the request on
-        (with its body put back for Flask to read)."""
+    def _json_body(self, environ: dict[str, Any]) -> dict | None:
+        """The request's body as a JSON object, or None (with the body put back for Flask
+        to read, unless it was not read: no or too large a Content-Length)."""
         config = self.app.config
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return None
         limit = min(x for x in (config["MAX_CONTENT_LENGTH"], config["MAX_FORM_BODY"]) if x)
-        if not 0 < length <= limit or position > _MAX_POSITION:
+        if not 0 < length <= limit:
             return None
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)
@@ -129,8 +154,17 @@ class AnswerSaveFastPath:
             data = json.loads(body)
         except ValueError:  # not JSON (UnicodeDecodeError is a ValueError)
             return None
-        if not isinstance(data, dict):
+        return data if isinstance(data, dict) else None
+
+    def _save(self, environ: dict[str, Any], token: str, position: int) -> bytes | None:
+        """The response body when the answer was saved here; None to pass the request on
+        (with its body put back for Flask to read)."""
+        if position > _MAX_POSITION:
             return None
+        data = self._json_body(environ)
+        if data is None:
+            return None
+        config = self.app.config
         now = utcnow()
         grace = timedelta(seconds=config.get("ANSWER_GRACE_S", 5))
         try:
@@ -146,6 +180,42 @@ class AnswerSaveFastPath:
         payload = {"saved": True, "position": position, "choice": choice}
         text = json.dumps(payload, separators=(",", ":"), sort_keys=True)  # as jsonify
         return (text + "\n").encode()
+
+    def _join(self, environ: dict[str, Any], token: str) -> bytes | None:
+        """The response body when a new phone joined here (201); None to pass the request
+        on: every other case, and a request with a session cookie (whose language may be
+        kept in that session)."""
+        data = self._json_body(environ)
+        if data is None or self._session_cookie in environ.get("HTTP_COOKIE", ""):
+            return None
+        name, phone, unit_id = data.get("name"), data.get("phone"), data.get("unit_id")
+        if not (
+            isinstance(name, str)
+            and isinstance(phone, str)
+            and type(unit_id) is int
+            and data.get("unit_name") is None
+        ):
+            return None  # (the view explains a field of the wrong type)
+        now = utcnow()
+        try:
+            with self.app.app_context():
+                attempt = join_new_phone(
+                    token, name, phone, unit_id, now, elder=data.get("elder") is True
+                )
+                if attempt is None:
+                    environ[JOIN_TRIED] = True
+                    return None
+                locale = None
+                if any(item.qtype == "judge" for item in attempt.items):
+                    accept = parse_accept_header(
+                        environ.get("HTTP_ACCEPT_LANGUAGE"), LanguageAccept
+                    )
+                    locale = browser_locale(accept, self.app.config)
+                payload = {"attempt": attempt_payload(attempt, now, locale)}
+                return self.app.json.response(payload).get_data()
+        except Exception as err:  # noqa: BLE001 - passed on: the view joins (or resumes)
+            log.debug("join failed in the fast path (%r); passed on", err)
+            return None
 
     def _event_info(self, token: str) -> bytes | None:
         """The event info's body for this request; None (to Flask) for an unknown token,
@@ -202,5 +272,7 @@ class AnswerSaveFastPath:
 
 
 def init_app(app: Flask) -> None:
-    if app.config.get("FAST_ANSWER_SAVE", True) or app.config.get("FAST_EVENT_GET", True):
+    if any(
+        app.config.get(flag, True) for flag in ("FAST_ANSWER_SAVE", "FAST_EVENT_GET", "FAST_JOIN")
+    ):
         app.wsgi_app = AnswerSaveFastPath(app, app.wsgi_app)

@@ -20,15 +20,17 @@ def remaining_s(attempt: Attempt, now: datetime) -> int:
     return max(0, int((attempt.deadline_at - now).total_seconds()))
 
 
-def question_view(item, attempt: Attempt | None = None) -> dict:
-    """One question as the phone sees it. In a paced competition a question that has
-    not been opened yet carries no text and no options."""
+def question_view(item, attempt: Attempt | None = None, locale: str | None = None) -> dict:
+    """One question as the phone sees it (judge options in ``locale``, default the
+    request's). In a paced competition a question that has not been opened yet carries
+    no text and no options."""
     qtype = QUESTION_TYPES[item.qtype]
+    options = qtype.display_options(item.options, locale)
     view = {
         "position": item.position,
         "type": item.qtype,
         "stem": item.stem,
-        "options": [{"key": k, "text": t} for k, t in qtype.display_options(item.options)],
+        "options": [{"key": k, "text": t} for k, t in options],
         "choice": item.choice or "",
     }
     if attempt is not None and pacing.is_paced(attempt):
@@ -39,8 +41,9 @@ def question_view(item, attempt: Attempt | None = None) -> dict:
     return view
 
 
-def attempt_payload(attempt: Attempt, now: datetime) -> dict:
-    """The ``{attempt}`` object of API v1."""
+def attempt_payload(attempt: Attempt, now: datetime, locale: str | None = None) -> dict:
+    """The ``{attempt}`` object of API v1 (``attempt``: an Attempt, or the plain
+    services.NewAttempt of a join answered in front of Flask, with ``locale``)."""
     comp = attempt.competition
     return {
         "token": attempt.token,
@@ -53,7 +56,7 @@ def attempt_payload(attempt: Attempt, now: datetime) -> dict:
         "question_time_s": pacing.question_seconds(attempt),
         "elder": attempt.elder,
         "speed_bonus": comp.speed_bonus,
-        "questions": [question_view(item, attempt) for item in attempt.items],
+        "questions": [question_view(item, attempt, locale) for item in attempt.items],
     }
 
 

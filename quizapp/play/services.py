@@ -8,6 +8,7 @@ concurrently with a submit is either counted or refused, never lost silently.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import secrets
@@ -37,7 +38,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload, undefer
@@ -47,15 +47,15 @@ from quizapp.auth.services import normalise_name
 from quizapp.banks.qtypes import QUESTION_TYPES
 from quizapp.competitions.models import Competition, CompetitionUnit, DrawRule, Event
 from quizapp.dbtypes import new_token, utcnow
-from quizapp.driver_sql import DriverStatement
+from quizapp.driver_sql import DriverStatement, Prepared
 from quizapp.errors import Conflict, InvalidField, NotFound
 from quizapp.extensions import db
 from quizapp.leaderboards.services import record_finish
 from quizapp.play import pacing
-from quizapp.play.draw import DrawnItem, RuleLike, cached_pool, draw_items
+from quizapp.play.draw import DrawnItem, RuleLike, cached_pool, draw_items, kept_pool
 from quizapp.play.models import Attempt, AttemptItem, Participant
 from quizapp.setup_cache import setup_cache
-from quizapp.sqlite_writer import reads_first
+from quizapp.sqlite_writer import reads_first, writes_now
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 MAX_NAME = 30
@@ -409,7 +409,7 @@ def _detached_item(values: dict) -> AttemptItem:
 
 def _attempt_values(
     comp: Competition,
-    event: Event,
+    event_id: int,
     number: int,
     now: datetime,
     elder: bool,
@@ -424,7 +424,7 @@ def _attempt_values(
     return {
         "token": new_token(),
         "competition_id": comp.id,
-        "event_id": event.id,
+        "event_id": event_id,
         "number": number,
         "status": "active",
         "seed": seed,
@@ -460,18 +460,9 @@ def _start_attempt(
     commit. Under SQLite every writer waits for the one before it, so the writes are
     three plain INSERTs prepared beforehand, and the ORM objects the caller presents are
     built after the commit from the values written (no reload)."""
-    values = _attempt_values(comp, event, number, now, elder, seed, max_score)
+    values = _attempt_values(comp, event.id, number, now, elder, seed, max_score)
     connection = db.session.connection()
-    params: dict = {"attempt_token": values["token"]}
-    if connection.dialect.name == "postgresql":
-        insert_items = _INSERT_ITEMS_FROM_JSON
-        params["items"] = _item_rows(items)
-    else:
-        insert_items = _insert_items(len(items))
-        for i, item in enumerate(items):
-            for name in _ITEM_FIELDS:
-                params[f"{name}_{i}"] = getattr(item, name)
-    prepared_items = insert_items.prepare(params, connection.dialect)
+    insert_items, prepared_items = _prepared_items(values["token"], items, connection)
     # The writes: from here to the commit SQLite's writer lock is held.
     if isinstance(participant, dict):
         values["participant_id"] = _INSERT_PARTICIPANT.execute(participant, connection).rows[0][0]
@@ -481,6 +472,23 @@ def _start_attempt(
     ids = dict(insert_items.execute(prepared_items, connection).rows)
     commit_keeping_state()
     return _stored_attempt(comp, event, values, attempt_id, items, ids)
+
+
+def _prepared_items(
+    token: str, items: list[DrawnItem], connection: Connection
+) -> tuple[DriverStatement, Prepared]:
+    """The INSERT of an attempt's items (the attempt found by its token), with its values
+    processed: work done before the writer lock is taken."""
+    params: dict = {"attempt_token": token}
+    if connection.dialect.name == "postgresql":
+        insert_items = _INSERT_ITEMS_FROM_JSON
+        params["items"] = _item_rows(items)
+    else:
+        insert_items = _insert_items(len(items))
+        for i, item in enumerate(items):
+            for name in _ITEM_FIELDS:
+                params[f"{name}_{i}"] = getattr(item, name)
+    return insert_items, insert_items.prepare(params, connection.dialect)
 
 
 def _stored_attempt(
@@ -529,20 +537,31 @@ def join(
     unit_name: object = None,
     now: datetime | None = None,
     elder: bool = False,
+    fast: bool = True,
 ) -> tuple[Attempt, bool]:
     """Start an attempt for name+phone at an event, or resume the active one.
 
     ``elder``: the attempt starts in elder mode (longer limits when the competition sets
-    them); a resumed attempt keeps the mode it started with.
+    them); a resumed attempt keeps the mode it started with. ``fast``: try the common
+    case's path first (:func:`join_new_phone`; False when it was tried already).
 
     Returns (attempt, created). Raises NotFound, InvalidField, NotOpen,
     IdentityMismatch, AttemptsExhausted, BankExhausted. Commits.
     """
     now = now or utcnow()
-    if _joins_in_two():
-        done = _join_in_two(join_token, name, phone, unit_id, now, bool(elder))
-        if done is not None:
-            return done
+    if fast and _joins_fast(db.engine):
+        written = _join_new(join_token, name, phone, unit_id, now, bool(elder))
+        if written is not None:
+            event = _event_in_session(written.row)
+            attempt = _stored_attempt(
+                event.competition,
+                event,
+                written.values,
+                written.attempt_id,
+                written.items,
+                written.item_ids,
+            )
+            return attempt, True
     event = event_by_join_token(join_token, with_competition=True)
     comp = event.competition
     clean_name = normalise_name(str(name or ""))
@@ -624,40 +643,41 @@ _RULES_OF_COMPETITION = DriverStatement(
 )
 
 
-# The join's common case on PostgreSQL in two statements (_join_in_two): one SELECT
-# reads all it decides on, one INSERT chain writes the participant, the attempt and its
-# items. Each runs in autocommit, atomic by itself.
-_JOIN_READ = DriverStatement(
-    select(
-        *_EVENT_AND_COMPETITION_COLUMNS,
-        select(_participants_table.c.id)
-        .where(
-            _participants_table.c.competition_id == _competitions_table.c.id,
-            _participants_table.c.phone == bindparam("phone", type_=String),
-        )
-        .scalar_subquery()
-        .label("participant_id"),
-        exists()
-        .where(
-            _units_table.c.id == bindparam("unit_id", type_=Integer),
-            _units_table.c.competition_id == _competitions_table.c.id,
-        )
-        .label("unit_ok"),
+# The join's common case in one read and one write (join_new_phone): one SELECT reads
+# all it decides on; on PostgreSQL one INSERT chain writes the participant, the attempt
+# and its items, in autocommit. The rules come as a JSON array of rows, ordered by id
+# in Python (as Competition.rules: the draw replays from its seed).
+def _join_read(rules_json) -> DriverStatement:
+    return DriverStatement(
         select(
-            func.json_agg(
-                aggregate_order_by(
-                    func.json_build_array(*(_rules_table.c[name] for name in _RuleRow._fields)),
-                    _rules_table.c.id,  # as Competition.rules: the draw replays from its seed
-                )
+            *_EVENT_AND_COMPETITION_COLUMNS,
+            select(_participants_table.c.id)
+            .where(
+                _participants_table.c.competition_id == _competitions_table.c.id,
+                _participants_table.c.phone == bindparam("phone", type_=String),
             )
+            .scalar_subquery()
+            .label("participant_id"),
+            exists()
+            .where(
+                _units_table.c.id == bindparam("unit_id", type_=Integer),
+                _units_table.c.competition_id == _competitions_table.c.id,
+            )
+            .label("unit_ok"),
+            select(rules_json(*(_rules_table.c[name] for name in _RuleRow._fields)))
+            .where(_rules_table.c.competition_id == _competitions_table.c.id)
+            .scalar_subquery()
+            .label("rules"),
         )
-        .where(_rules_table.c.competition_id == _competitions_table.c.id)
-        .scalar_subquery()
-        .label("rules"),
+        .join(_competitions_table, _competitions_table.c.id == _events_table.c.competition_id)
+        .where(_events_table.c.join_token == bindparam("token", type_=String))
     )
-    .join(_competitions_table, _competitions_table.c.id == _events_table.c.competition_id)
-    .where(_events_table.c.join_token == bindparam("token", type_=String))
-)
+
+
+_JOIN_READS = {
+    "postgresql": _join_read(lambda *row: func.json_agg(func.json_build_array(*row))),
+    "sqlite": _join_read(lambda *row: func.json_group_array(func.json_array(*row))),
+}
 
 
 def _typed_params(table, columns) -> list:
@@ -710,26 +730,88 @@ _JOIN_WRITE = DriverStatement(
 )
 
 
-def _joins_in_two() -> bool:
+def _joins_fast(engine: Engine) -> bool:
     return (
         current_app.config.get("FAST_JOIN", True)
-        and db.engine.dialect.name == "postgresql"
+        and engine.dialect.name in _JOIN_READS
         and not session_in_transaction()
     )
 
 
-def _join_in_two(
+@dataclass(slots=True)
+class NewAttempt:
+    """An attempt :func:`join_new_phone` has just written, with what the presenters
+    read of it (quizapp.play.presenters.attempt_payload): plain values, no ORM."""
+
+    id: int
+    token: str
+    status: str
+    started_at: datetime
+    deadline_at: datetime
+    elder: bool
+    competition: Competition  # its columns only: detached, nothing loads
+    items: list[DrawnItem]  # in position order
+
+
+@dataclass(slots=True)
+class _Written:
+    row: Any  # the join's read: event and competition columns (_event_in_session)
+    values: dict  # the attempt's columns but its id
+    attempt_id: int
+    items: list[DrawnItem]
+    item_ids: dict[int, int]  # by position
+
+
+_competition_mapper = sa_inspect(Competition)
+
+
+def _detached_competition(row) -> Competition:
+    """The competition's columns from the join's read, as a detached object built as the
+    ORM's loader builds one (nothing lazy-loads; its methods read its columns)."""
+    values = dict(zip(_EVENT_AND_COMPETITION_LABELS, row, strict=False))
+    comp = _competition_mapper.class_manager.new_instance()
+    state = instance_state(comp)
+    state.dict.update({a: values[f"c_{c}"] for a, c in _COMPETITION_KEYS})
+    state.key = _competition_mapper.identity_key_from_primary_key((state.dict["id"],))
+    return comp
+
+
+@reads_first()
+def join_new_phone(
     join_token: str, name: object, phone: object, unit_id: object, now: datetime, elder: bool
-) -> tuple[Attempt, bool] | None:
+) -> NewAttempt | None:
     """The join's most frequent case, a new phone choosing its unit from the list at an
-    open event, on PostgreSQL in two statements and two round trips (the session's path
-    takes nine: BEGIN, four reads, three INSERTs, COMMIT, each costing the app and the
-    server CPU; bench/RESULTS.md). The outcome is the session's: the same reads decide,
-    the same draw, the same rows. Returns None, having written nothing, for every other
-    case (a returning phone, an invalid field or unit, a closed competition, a concurrent
-    join of the same phone), which the session's path then settles and explains."""
+    open event, in one read and one write (PostgreSQL: two statements, two round trips;
+    SQLite: one read and three INSERTs, where the session's path reads four times;
+    bench/RESULTS.md). The outcome is the session's: the same reads decide, the same
+    draw, the same rows. Returns None, having written nothing, for every other case (a
+    returning phone, an invalid field or unit, a closed competition, a concurrent join of
+    the same phone, another database), which the session's path then settles and
+    explains. Needs an app context, no request context: the API's join is answered with
+    it in front of Flask (quizapp.play.fast_save)."""
+    written = _join_new(join_token, name, phone, unit_id, now, elder)
+    if written is None:
+        return None
+    comp = _detached_competition(written.row)
+    return NewAttempt(
+        id=written.attempt_id,
+        token=written.values["token"],
+        status="active",
+        started_at=written.values["started_at"],
+        deadline_at=written.values["deadline_at"],
+        elder=elder,
+        competition=comp,
+        items=written.items,
+    )
+
+
+def _join_new(
+    join_token: str, name: object, phone: object, unit_id: object, now: datetime, elder: bool
+) -> _Written | None:
+    engine = db.engine
+    read = _JOIN_READS.get(engine.dialect.name)
     clean_name = normalise_name(str(name or ""))
-    if not clean_name or len(clean_name) > MAX_NAME:
+    if read is None or not clean_name or len(clean_name) > MAX_NAME:
         return None
     try:
         clean_phone = normalise_phone(phone)
@@ -738,28 +820,34 @@ def _join_in_two(
         return None
     if not 0 < uid < 2**31:
         return None
-    engine = db.engine
     with engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-        read = {"token": join_token, "phone": clean_phone, "unit_id": uid}
-        row = _JOIN_READ.execute(read, connection).first()
+        _autocommit_on_a_server(connection)
+        # (on SQLite a statement outside a transaction: it reads without the writer lock)
+        row = read.execute(
+            {"token": join_token, "phone": clean_phone, "unit_id": uid}, connection
+        ).first()
     if row is None or row.participant_id is not None or not row.unit_ok:
         return None
-    event = _event_in_session(row)
-    comp = event.competition
+    comp = _detached_competition(row)
     if not comp.is_open(now):
         return None
-    rules = [_RuleRow(*rule) for rule in row.rules or ()]
+    rules_json = row.rules
+    if isinstance(rules_json, str):  # SQLite's JSON is text
+        rules_json = json.loads(rules_json)
+    rules = sorted((_RuleRow(*rule) for rule in rules_json or ()), key=lambda rule: rule.id)
+    pool = kept_pool(comp.id, rules)
+    if pool is None:
+        # Load the draw's pool (not kept yet, or its rules changed) through the session,
+        # and end that read before taking a connection for the write, so that a thread
+        # never holds two (twenty threads joining at once would empty a pool of
+        # fifteen, each waiting for a second connection).
+        pool = cached_pool(_event_in_session(row).competition, rules)
     seed = secrets.randbits(62)
-    items = draw_items(comp, random.Random(seed), cached_pool(comp, rules), rules)
+    items = draw_items(comp, random.Random(seed), pool, rules)
     if session_in_transaction():
-        # Loading the draw's pool (not cached yet) read through the session: end that
-        # read before taking a connection for the write, so that a thread never holds
-        # two (twenty threads joining at once would empty a pool of fifteen, each
-        # waiting for a second connection).
-        commit_keeping_state()
+        commit_keeping_state()  # (reading the items' content when the pool keeps none)
     max_score = sum(rule.count * rule.points for rule in rules)
-    values = _attempt_values(comp, event, 1, now, elder, seed, max_score)
+    values = _attempt_values(comp, row.e_id, 1, now, elder, seed, max_score)
     participant = {
         "competition_id": comp.id,
         "name": clean_name,
@@ -767,17 +855,52 @@ def _join_in_two(
         "unit_id": uid,
         "created_at": utcnow(),
     }
-    with engine.connect() as connection:
+    try:
+        values["participant_id"], attempt_id, ids = _write_new(engine, participant, values, items)
+    except IntegrityError:
+        return None  # the same phone joined meanwhile: the session's path resumes it
+    return _Written(row, values, attempt_id, items, ids)
+
+
+def _autocommit_on_a_server(connection: Connection) -> None:
+    """One statement at a time in autocommit on a database server (each atomic by itself,
+    no COMMIT round trip); SQLite begins as the writer queue says (quizapp.sqlite_writer)."""
+    if connection.dialect.name != "sqlite":
         connection.execution_options(isolation_level="AUTOCOMMIT")
-        try:
+
+
+def _write_new(
+    engine: Engine, participant: dict, values: dict, items: list[DrawnItem]
+) -> tuple[int, int, dict[int, int]]:
+    """Insert a new participant, its attempt and the attempt's items, committed: on
+    PostgreSQL as one INSERT chain, on SQLite as three INSERTs prepared beforehand (from
+    the first to the commit the writer lock is held). Returns the participant's id, the
+    attempt's and the items' (by position)."""
+    with engine.connect() as connection:
+        _autocommit_on_a_server(connection)
+        if connection.dialect.name == "postgresql":
             written = _JOIN_WRITE.execute(
                 {**participant, **values, "items": _item_rows(items)}, connection
             ).first()
-        except IntegrityError:
-            return None  # the same phone joined meanwhile: the session's path resumes it
-    values["participant_id"] = written.participant_id
-    ids = {position: item_id for position, item_id in written.item_ids}
-    return _stored_attempt(comp, event, values, written.attempt_id, items, ids), True
+            return (
+                written.participant_id,
+                written.attempt_id,
+                {position: item_id for position, item_id in written.item_ids},
+            )
+        insert_items, prepared = _prepared_items(values["token"], items, connection)
+        with writes_now():
+            connection.begin()  # BEGIN IMMEDIATE: the lock is held from here to the commit
+        try:
+            participant_id = _INSERT_PARTICIPANT.execute(participant, connection).rows[0][0]
+            attempt_id = _INSERT_ATTEMPT.execute(
+                {**values, "participant_id": participant_id}, connection
+            ).rows[0][0]
+            ids = dict(insert_items.execute(prepared, connection).rows)
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+    return participant_id, attempt_id, ids
 
 
 # The answer-save path runs for every tap of every phone, so its statements are built
