@@ -28,11 +28,13 @@ It also counts, in the gunicorn log, "database is locked", tracebacks, worker ti
 and worker restarts (max_requests).
 
 The load generator and the server share the machine's cores: on a 2-core machine the
-client's own CPU time (printed) is taken from the server.
+client's own CPU time (printed) is taken from the server. The client runs on uvloop
+(``--client-loop asyncio`` for asyncio's own loop, as before session 12), which takes
+less of that time.
 
 Run: .venv/bin/python bench/load_bench.py [--quick] [--write] [--backend sqlite|postgres|both]
      [--n PHONES] [--workers W] [--threads T] [--think LOW,HIGH] [--window S]
-     [--flow api|pages]
+     [--flow api|pages] [--client-loop uvloop|asyncio]
 ``--quick`` is the CI smoke run (N=50, short think times, seconds per phase).
 ``--write`` appends the tables, the machine and the gunicorn settings to bench/RESULTS.md.
 Exit status 1 only when the run is broken, never on timing: an acknowledged answer or
@@ -1079,7 +1081,7 @@ def run_backend(
         app.start()
         rss_start = [rss_mb(pid) for pid in app.worker_pids()]
         log(f"{backend}: joining {sizes.rotation_attempts} attempts for the rotation")
-        attempts = asyncio.run(join_many(app.url, inst, "15", sizes.rotation_attempts))
+        attempts = run_client(join_many(app.url, inst, "15", sizes.rotation_attempts))
         # consecutive requests go to different attempts
         targets = [
             (f"/api/v1/attempts/{a['token']}/answers/{q['position']}", q)
@@ -1104,9 +1106,9 @@ def run_backend(
             order = ("bare", "save") if k % 2 == 0 else ("save", "bare")
             for kind in order:
                 if kind == "bare":
-                    bases.append(asyncio.run(closed_loop(bare, bare_targets, sizes, seed + k)))
+                    bases.append(run_client(closed_loop(bare, bare_targets, sizes, seed + k)))
                 else:
-                    saves.append(asyncio.run(closed_loop(app, targets, sizes, seed + 100 + k)))
+                    saves.append(run_client(closed_loop(app, targets, sizes, seed + 100 + k)))
         bare.stop()
         pair_ratios = [
             s.rate / b.rate if b.rate else math.nan for b, s in zip(bases, saves, strict=True)
@@ -1154,7 +1156,7 @@ def run_backend(
         # (c) sustained at 80 % of (a)
         target_rate = 0.8 * save.rate
         log(f"{backend}: sustained answering at {target_rate:,.0f} req/s")
-        sustained = asyncio.run(open_loop(app, targets, target_rate, sizes, seed + 2))
+        sustained = run_client(open_loop(app, targets, target_rate, sizes, seed + 2))
         s_lat = sustained.stats.latency.get("save", [])
         rows.append(
             (
@@ -1172,7 +1174,7 @@ def run_backend(
             f"{backend}: burst of {n} phones joining within {sizes.burst_window_s:.0f} s, "
             f"think {sizes.think_s[0]}–{sizes.think_s[1]} s"
         )
-        b = asyncio.run(burst(app, inst, sizes, n, seed + 3, flow))
+        b = run_client(burst(app, inst, sizes, n, seed + 3, flow))
         log(f"{backend}: burst done in {b.seconds:.0f} s; checking the database")
         stored = stored_attempts(inst)
         acked = sum(len(p.acked) for p in b.phones)
@@ -1382,6 +1384,19 @@ def render(result: Result) -> str:
     return "\n".join(lines)
 
 
+CLIENT_LOOP = "uvloop"  # --client-loop
+
+
+def run_client(coroutine):
+    """Run the load generator's coroutine on uvloop (libuv's event loop: the client
+    then takes less of the CPU it shares with the server) or on asyncio's own loop."""
+    if CLIENT_LOOP == "uvloop":
+        import uvloop
+
+        return uvloop.run(coroutine)
+    return asyncio.run(coroutine)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="CI smoke run (N=50, seconds)")
@@ -1405,9 +1420,15 @@ def main() -> int:
         action="store_true",
         help="the app reaches PostgreSQL over TCP loopback, not its Unix socket",
     )
+    parser.add_argument(
+        "--client-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the load generator's event loop (uvloop takes less CPU from the server)",
+    )
     args = parser.parse_args()
-    global PG_OVER_TCP
-    PG_OVER_TCP = args.pg_tcp
+    global PG_OVER_TCP, CLIENT_LOOP
+    PG_OVER_TCP, CLIENT_LOOP = args.pg_tcp, args.client_loop
     sizes = QUICK if args.quick else FULL
     if args.burst_timeout:
         sizes = Sizes(**{**sizes.__dict__, "burst_timeout_s": args.burst_timeout})
@@ -1440,8 +1461,10 @@ def main() -> int:
         f" --backend {args.backend}{f' --n {n}' if args.n else ''}"
         f"{f' --think {args.think}' if args.think else ''}"
         f"{f' --window {args.window:g}' if args.window else ''}"
-        f"{' --flow pages' if args.flow == 'pages' else ''}\n\n"
-        f"Machine: {machine()}. The load generator (one asyncio process, aiohttp) and the "
+        f"{' --flow pages' if args.flow == 'pages' else ''}"
+        f"{' --client-loop asyncio' if args.client_loop == 'asyncio' else ''}\n\n"
+        f"Machine: {machine()}. The load generator (one asyncio process on "
+        f"{'uvloop' if args.client_loop == 'uvloop' else 'asyncio’s own loop'}, aiohttp) and the "
         f"server share these {os.cpu_count()} cores; load average before "
         f"{load_before[0]:.1f}, after {load_after[0]:.1f} (other processes on the machine "
         f"count too). Run took {time.perf_counter() - started:.0f} s.\n\n"
