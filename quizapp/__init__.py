@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None, *, cli: bool = True) -> Fla
     app.config.update(config_module.from_environment(app.instance_path))
     if config:
         app.config.update(config)
+    _json_engine_options(app)
     _sqlite_engine_options(app)
     from quizapp.play import fast_save
 
@@ -68,6 +69,16 @@ def create_app(config: dict[str, Any] | None = None, *, cli: bool = True) -> Fla
     register_error_handlers(app)
     web.init_app(app)
     return app
+
+
+def _json_engine_options(app: Flask) -> None:
+    """JSON columns and parameters in orjson (quizapp.jsonio), unless configured."""
+    from quizapp import jsonio
+
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **jsonio.engine_options(),
+        **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+    }
 
 
 def _sqlite_engine_options(app: Flask) -> None:

@@ -12,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from quizapp.extensions import db, login_manager
+from quizapp.jsonio import OrjsonProvider
 
 bp = Blueprint("main", __name__)
 
@@ -19,7 +20,10 @@ bp = Blueprint("main", __name__)
 class QuizFlask(Flask):
     """Flask, answering ``ensure_sync`` once per function: Flask asks ``inspect`` whether
     each hook and the view are coroutine functions on every request (eight times for an
-    answer save; ``bench/profile_hot_paths.py``). The app's functions never change kind."""
+    answer save; ``bench/profile_hot_paths.py``). The app's functions never change kind.
+    Its JSON is written and read with orjson (quizapp.jsonio)."""
+
+    json_provider_class = OrjsonProvider
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -65,6 +65,21 @@ def plain_event(make_event):
     return make
 
 
+@contextmanager
+def checkouts():
+    """The connections taken from the engine's pool meanwhile."""
+    taken: list[object] = []
+
+    def record(dbapi_connection, _record, _proxy):
+        taken.append(dbapi_connection)
+
+    sa_event.listen(db.engine, "checkout", record)
+    try:
+        yield taken
+    finally:
+        sa_event.remove(db.engine, "checkout", record)
+
+
 def _body(event, phone="13912345678", name="李四", **extra):
     return {"name": name, "phone": phone, "unit_id": event.unit_id, **extra}
 
@@ -90,11 +105,12 @@ def test_a_new_phone_joins_in_one_read_and_one_write_with_the_rows_as_drawn(
     unit_id = event.unit_id
     # The first join after set-up changes loads the draw's pool into the set-up cache.
     assert _join(client, event, phone="13500000000").status_code == 201
-    with flask_requests(app) as reached_flask:
+    with flask_requests(app) as reached_flask, checkouts() as taken:
         r = _join(client, event, elder=True)
     seen = r.statements
     assert r.status_code == 201, r.json
     assert reached_flask == []
+    assert len(taken) == 1  # the read and the write on one connection
     if db.engine.dialect.name == "postgresql":
         assert len(seen) == 2 and seen[0].startswith("SELECT") and seen[1].startswith("WITH")
     else:

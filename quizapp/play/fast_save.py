@@ -47,7 +47,6 @@ the view's joins through the session's path.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -63,6 +62,7 @@ from quizapp.dbtypes import utcnow
 from quizapp.errors import NotFound
 from quizapp.extensions import db
 from quizapp.i18n import browser_locale
+from quizapp.jsonio import dumps_bytes, loads
 from quizapp.play.presenters import attempt_payload, iso
 from quizapp.play.services import join_new_phone, save_in_one, session_in_transaction
 from quizapp.setup_cache import setup_cache
@@ -151,8 +151,8 @@ class AnswerSaveFastPath:
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         try:
-            data = json.loads(body)
-        except ValueError:  # not JSON (UnicodeDecodeError is a ValueError)
+            data = loads(body)
+        except ValueError:  # not JSON (orjson.JSONDecodeError is a ValueError)
             return None
         return data if isinstance(data, dict) else None
 
@@ -178,8 +178,7 @@ class AnswerSaveFastPath:
             environ[TRIED] = True
             return None
         payload = {"saved": True, "position": position, "choice": choice}
-        text = json.dumps(payload, separators=(",", ":"), sort_keys=True)  # as jsonify
-        return (text + "\n").encode()
+        return dumps_bytes(payload) + b"\n"  # as jsonify (quizapp.jsonio)
 
     def _join(self, environ: dict[str, Any], token: str) -> bytes | None:
         """The response body when a new phone joined here (201); None to pass the request

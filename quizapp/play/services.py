@@ -756,6 +756,7 @@ class NewAttempt:
 @dataclass(slots=True)
 class _Written:
     row: Any  # the join's read: event and competition columns (_event_in_session)
+    competition: Competition  # detached, from the read (_detached_competition)
     values: dict  # the attempt's columns but its id
     attempt_id: int
     items: list[DrawnItem]
@@ -792,7 +793,6 @@ def join_new_phone(
     written = _join_new(join_token, name, phone, unit_id, now, elder)
     if written is None:
         return None
-    comp = _detached_competition(written.row)
     return NewAttempt(
         id=written.attempt_id,
         token=written.values["token"],
@@ -800,7 +800,7 @@ def join_new_phone(
         started_at=written.values["started_at"],
         deadline_at=written.values["deadline_at"],
         elder=elder,
-        competition=comp,
+        competition=written.competition,
         items=written.items,
     )
 
@@ -820,12 +820,33 @@ def _join_new(
         return None
     if not 0 < uid < 2**31:
         return None
+    params = {"token": join_token, "phone": clean_phone, "unit_id": uid}
+    person = {"name": clean_name, "phone": clean_phone, "unit_id": uid}
     with engine.connect() as connection:
         _autocommit_on_a_server(connection)
         # (on SQLite a statement outside a transaction: it reads without the writer lock)
-        row = read.execute(
-            {"token": join_token, "phone": clean_phone, "unit_id": uid}, connection
-        ).first()
+        row = read.execute(params, connection).first()
+        decided = _join_decision(row, now)
+        if decided is None:
+            return None
+        comp, rules = decided
+        pool = kept_pool(comp.id, rules)
+        if pool is not None:  # the common case: the write takes this connection too
+            return _draw_and_write(connection, row, comp, rules, pool, person, now, elder)
+    # Load the draw's pool (not kept yet, or its rules changed) through the session, with
+    # the read's connection given back first, so that a thread never holds two (twenty
+    # threads joining at once would empty a pool of fifteen, each waiting for a second).
+    pool = cached_pool(_event_in_session(row).competition, rules)
+    if session_in_transaction():
+        commit_keeping_state()  # (reading the items' content when the pool keeps none)
+    with engine.connect() as connection:
+        _autocommit_on_a_server(connection)
+        return _draw_and_write(connection, row, comp, rules, pool, person, now, elder)
+
+
+def _join_decision(row, now: datetime) -> tuple[Competition, list[_RuleRow]] | None:
+    """The competition and its rules (by id) when the join's read allows a new phone's
+    join now; None otherwise (the session's path settles and explains it)."""
     if row is None or row.participant_id is not None or not row.unit_ok:
         return None
     comp = _detached_competition(row)
@@ -835,31 +856,33 @@ def _join_new(
     if isinstance(rules_json, str):  # SQLite's JSON is text
         rules_json = json.loads(rules_json)
     rules = sorted((_RuleRow(*rule) for rule in rules_json or ()), key=lambda rule: rule.id)
-    pool = kept_pool(comp.id, rules)
-    if pool is None:
-        # Load the draw's pool (not kept yet, or its rules changed) through the session,
-        # and end that read before taking a connection for the write, so that a thread
-        # never holds two (twenty threads joining at once would empty a pool of
-        # fifteen, each waiting for a second connection).
-        pool = cached_pool(_event_in_session(row).competition, rules)
+    return comp, rules
+
+
+def _draw_and_write(
+    connection: Connection,
+    row,
+    comp: Competition,
+    rules: list[_RuleRow],
+    pool,
+    person: dict,
+    now: datetime,
+    elder: bool,
+) -> _Written | None:
+    """Draw the items and write the participant (``person``: name, phone, unit_id), the
+    attempt and its items on ``connection``; None when the same phone joined meanwhile."""
     seed = secrets.randbits(62)
     items = draw_items(comp, random.Random(seed), pool, rules)
-    if session_in_transaction():
-        commit_keeping_state()  # (reading the items' content when the pool keeps none)
     max_score = sum(rule.count * rule.points for rule in rules)
     values = _attempt_values(comp, row.e_id, 1, now, elder, seed, max_score)
-    participant = {
-        "competition_id": comp.id,
-        "name": clean_name,
-        "phone": clean_phone,
-        "unit_id": uid,
-        "created_at": utcnow(),
-    }
+    participant = {**person, "competition_id": comp.id, "created_at": utcnow()}
     try:
-        values["participant_id"], attempt_id, ids = _write_new(engine, participant, values, items)
+        values["participant_id"], attempt_id, ids = _write_new(
+            connection, participant, values, items
+        )
     except IntegrityError:
         return None  # the same phone joined meanwhile: the session's path resumes it
-    return _Written(row, values, attempt_id, items, ids)
+    return _Written(row, comp, values, attempt_id, items, ids)
 
 
 def _autocommit_on_a_server(connection: Connection) -> None:
@@ -870,36 +893,35 @@ def _autocommit_on_a_server(connection: Connection) -> None:
 
 
 def _write_new(
-    engine: Engine, participant: dict, values: dict, items: list[DrawnItem]
+    connection: Connection, participant: dict, values: dict, items: list[DrawnItem]
 ) -> tuple[int, int, dict[int, int]]:
     """Insert a new participant, its attempt and the attempt's items, committed: on
     PostgreSQL as one INSERT chain, on SQLite as three INSERTs prepared beforehand (from
     the first to the commit the writer lock is held). Returns the participant's id, the
-    attempt's and the items' (by position)."""
-    with engine.connect() as connection:
-        _autocommit_on_a_server(connection)
-        if connection.dialect.name == "postgresql":
-            written = _JOIN_WRITE.execute(
-                {**participant, **values, "items": _item_rows(items)}, connection
-            ).first()
-            return (
-                written.participant_id,
-                written.attempt_id,
-                {position: item_id for position, item_id in written.item_ids},
-            )
-        insert_items, prepared = _prepared_items(values["token"], items, connection)
-        with writes_now():
-            connection.begin()  # BEGIN IMMEDIATE: the lock is held from here to the commit
-        try:
-            participant_id = _INSERT_PARTICIPANT.execute(participant, connection).rows[0][0]
-            attempt_id = _INSERT_ATTEMPT.execute(
-                {**values, "participant_id": participant_id}, connection
-            ).rows[0][0]
-            ids = dict(insert_items.execute(prepared, connection).rows)
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
+    attempt's and the items' (by position). ``connection`` is in autocommit on a server
+    and outside a transaction on SQLite (_autocommit_on_a_server)."""
+    if connection.dialect.name == "postgresql":
+        written = _JOIN_WRITE.execute(
+            {**participant, **values, "items": _item_rows(items)}, connection
+        ).first()
+        return (
+            written.participant_id,
+            written.attempt_id,
+            {position: item_id for position, item_id in written.item_ids},
+        )
+    insert_items, prepared = _prepared_items(values["token"], items, connection)
+    with writes_now():
+        connection.begin()  # BEGIN IMMEDIATE: the lock is held from here to the commit
+    try:
+        participant_id = _INSERT_PARTICIPANT.execute(participant, connection).rows[0][0]
+        attempt_id = _INSERT_ATTEMPT.execute(
+            {**values, "participant_id": participant_id}, connection
+        ).rows[0][0]
+        ids = dict(insert_items.execute(prepared, connection).rows)
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
     return participant_id, attempt_id, ids
 
 
