@@ -74,6 +74,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import httpx
+import orjson
 from multidict import CIMultiDictProxy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -524,7 +525,7 @@ class Reply:
         return self.content.decode("utf-8", errors="replace")
 
     def json(self):
-        return json.loads(self.content)
+        return orjson.loads(self.content)  # (a third of the standard library's CPU)
 
 
 def make_client(url: str, connections: int) -> aiohttp.ClientSession:
