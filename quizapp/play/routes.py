@@ -6,8 +6,20 @@ saves each choice through API v1 the moment it is made.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
 from quizapp.competitions.qr import qr_png, qr_svg
@@ -28,21 +40,43 @@ def _join_form(units) -> JoinForm:
     return form
 
 
+# Stands for the form's CSRF token in a kept join page (token characters are URL-safe
+# base64 and dots, so it cannot occur in one).
+_CSRF_SLOT = "@@csrf@@"
+
+
 @bp.get("/j/<token>")
 def join_page(token: str):
-    """What the QR code opens; every phone at a venue asks for it within seconds, so its
-    data comes from the set-up cache (the form's CSRF token is each phone's own)."""
+    """What the QR code opens; every phone at a venue asks for it within seconds. Its
+    data comes from the set-up cache, and the page rendered from that data is kept with
+    it, per language and open or not, for the next phones: only the form's CSRF token,
+    each phone's own, is filled in per request (rendering was two thirds of the request,
+    bench/profile_hot_paths.py --path joinpage). A page with a message to show once is
+    rendered in full."""
     page = services.join_page(token)
-    return _render_join(page, _join_form(page.comp.units))
+    now = utcnow()
+    if "_flashes" in session:
+        return _render_join(page, _join_form(page.comp.units), now=now)
+    csrf_token = generate_csrf() if current_app.config.get("WTF_CSRF_ENABLED", True) else None
+    key = (str(get_locale() or "zh"), page.is_open(now))
+    kept = page.rendered.get(key)
+    if kept is not None:
+        return kept.replace(_CSRF_SLOT, csrf_token) if csrf_token else kept
+    html, status = _render_join(page, _join_form(page.comp.units), now=now)
+    if csrf_token is None:
+        page.rendered[key] = html
+    elif html.count(csrf_token) == 1:
+        page.rendered[key] = html.replace(csrf_token, _CSRF_SLOT)
+    return html, status
 
 
-def _render_join(page: services.JoinPage, form: JoinForm, status: int = 200):
+def _render_join(page: services.JoinPage, form: JoinForm, status: int = 200, now=None):
     return render_template(
         "play/join.html",
         event=page.event,
         comp=page.comp,
         form=form,
-        info={**page.info, "is_open": page.is_open(utcnow())},
+        info={**page.info, "is_open": page.is_open(now or utcnow())},
         elder_default=page.event.elder_default,
     ), status
 

@@ -14,7 +14,7 @@ import re
 import secrets
 import unicodedata
 from collections import namedtuple
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -196,6 +196,9 @@ class JoinPage:
     info: dict  # leaderboards.screen.competition_info, without is_open
     opens_at: datetime
     closes_at: datetime | None
+    # The page as rendered from these values, by (language, is_open), with the CSRF
+    # token left out (quizapp.play.routes.join_page): it lives as long as they do.
+    rendered: dict[tuple[str, bool], str] = field(default_factory=dict, compare=False, repr=False)
 
     def is_open(self, now: datetime) -> bool:
         return self.opens_at <= now and (self.closes_at is None or now < self.closes_at)
