@@ -34,10 +34,10 @@ from quizapp.web import base_url
 bp = Blueprint("play", __name__)
 
 
-def _join_form(units) -> JoinForm:
-    form = JoinForm()
-    form.unit_id.choices = [("", _("— choose your unit —"))] + [(str(u.id), u.name) for u in units]
-    return form
+def _unit_choices(units) -> list[tuple[str, str]]:
+    """The unit list of the join form, needed only to render it (the form does not check
+    the choice against it: services.join does)."""
+    return [("", _("— choose your unit —"))] + [(str(u.id), u.name) for u in units]
 
 
 # Stands for the form's CSRF token in a kept join page (token characters are URL-safe
@@ -56,13 +56,13 @@ def join_page(token: str):
     page = services.join_page(token)
     now = utcnow()
     if "_flashes" in session:
-        return _render_join(page, _join_form(page.comp.units), now=now)
+        return _render_join(page, JoinForm(), now=now)
     csrf_token = generate_csrf() if current_app.config.get("WTF_CSRF_ENABLED", True) else None
     key = (str(get_locale() or "zh"), page.is_open(now))
     kept = page.rendered.get(key)
     if kept is not None:
         return kept.replace(_CSRF_SLOT, csrf_token) if csrf_token else kept
-    html, status = _render_join(page, _join_form(page.comp.units), now=now)
+    html, status = _render_join(page, JoinForm(), now=now)
     if csrf_token is None:
         page.rendered[key] = html
     elif html.count(csrf_token) == 1:
@@ -71,6 +71,7 @@ def join_page(token: str):
 
 
 def _render_join(page: services.JoinPage, form: JoinForm, status: int = 200, now=None):
+    form.unit_id.choices = _unit_choices(page.comp.units)
     return render_template(
         "play/join.html",
         event=page.event,
@@ -87,7 +88,7 @@ def join(token: str):
     showed it); services.join reads what decides the outcome from the database."""
     page = services.join_page(token)
     comp = page.comp
-    form = _join_form(comp.units)
+    form = JoinForm()
     if form.validate_on_submit():
         try:
             attempt, _created = services.join(
