@@ -26,12 +26,14 @@ from quizapp.competitions.qr import qr_png, qr_svg
 from quizapp.dbtypes import utcnow
 from quizapp.errors import DomainError, InvalidField
 from quizapp.extensions import db
-from quizapp.play import pacing, presenters, services
+from quizapp.play import fragments, pacing, presenters, services
 from quizapp.play.forms import JoinForm
 from quizapp.play.models import Attempt, Participant
 from quizapp.web import base_url
 
 bp = Blueprint("play", __name__)
+# The quiz page's questions, kept rendered (quizapp.play.fragments).
+bp.add_app_template_global(fragments.questions_html, "questions_html")
 
 
 def _unit_choices(units) -> list[tuple[str, str]]:
