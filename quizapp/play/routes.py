@@ -158,7 +158,19 @@ def qr_png_image(token: str):
 
 @bp.get("/a/<token>")
 def quiz(token: str):
+    """Every phone loads this page right after joining. An active attempt is read in one
+    statement (services.quiz_attempt); any other (finished, overdue, paced, unknown)
+    through the session, which explains, finishes or paces it."""
     now = utcnow()
+    shown = services.quiz_attempt(token, now)
+    if shown is not None:
+        return render_template(
+            "play/quiz.html",
+            attempt=shown,
+            comp=shown.competition,
+            data=presenters.attempt_payload(shown, now),
+            elder_default=shown.elder or shown.elder_default,
+        )
     attempt = services.attempt_by_token(token, with_all=True)
     if services.finalize_if_overdue(attempt, now):
         return redirect(url_for("play.result", token=token))

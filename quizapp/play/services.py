@@ -17,7 +17,7 @@ from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -769,10 +769,11 @@ class _Written:
 _competition_mapper = sa_inspect(Competition)
 
 
-def _detached_competition(row) -> Competition:
-    """The competition's columns from the join's read, as a detached object built as the
-    ORM's loader builds one (nothing lazy-loads; its methods read its columns)."""
-    values = dict(zip(_EVENT_AND_COMPETITION_LABELS, row, strict=False))
+def _detached_competition(row, labels: list[str] = _EVENT_AND_COMPETITION_LABELS) -> Competition:
+    """The competition's columns (labelled ``c_<column>``) from a row of a read, as a
+    detached object built as the ORM's loader builds one (nothing lazy-loads; its methods
+    read its columns)."""
+    values = dict(zip(labels, row, strict=False))
     comp = _competition_mapper.class_manager.new_instance()
     state = instance_state(comp)
     state.dict.update({a: values[f"c_{c}"] for a, c in _COMPETITION_KEYS})
@@ -1340,3 +1341,94 @@ def record_focus_loss(token: str, now: datetime | None = None) -> int:
     )
     db.session.commit()
     return attempt.focus_losses
+
+
+# ---------------------------------------------------------------- the quiz page's read
+
+# Everything the quiz page of an active attempt shows, in one SELECT on the DBAPI cursor:
+# the attempt, its competition and event, one row per item (through the ORM, with its
+# two SELECTs and twenty objects, the read was 40 % of the page's CPU in the workers:
+# py-spy, bench/RESULTS.md session 15).
+_QUIZ_COLUMNS = [
+    _attempts_table.c.token,
+    _attempts_table.c.status,
+    _attempts_table.c.started_at,
+    _attempts_table.c.deadline_at,
+    _attempts_table.c.elder,
+    _events_table.c.elder_default.label("e_elder_default"),
+    *(column.label(f"c_{column.key}") for column in _competitions_table.c),
+    _items_table.c.position,
+    _items_table.c.qtype,
+    _items_table.c.stem,
+    _items_table.c.options,
+    _items_table.c.choice,
+]
+_QUIZ_LABELS = [column.key for column in _QUIZ_COLUMNS]
+_RUN_QUIZ_READ = DriverStatement(
+    select(*_QUIZ_COLUMNS)
+    .select_from(
+        _attempts_table.join(
+            _competitions_table, _competitions_table.c.id == _attempts_table.c.competition_id
+        )
+        .outerjoin(_events_table, _events_table.c.id == _attempts_table.c.event_id)
+        .outerjoin(_items_table, _items_table.c.attempt_id == _attempts_table.c.id)
+    )
+    .where(_attempts_table.c.token == bindparam("token", type_=String))
+    .order_by(_items_table.c.position)
+)
+
+
+class ShownItem(NamedTuple):
+    """A question of the quiz page as read for it (what presenters.question_view reads)."""
+
+    position: int
+    qtype: str
+    stem: str
+    options: list[str]
+    choice: str | None
+
+
+@dataclass(slots=True)
+class QuizAttempt:
+    """An active attempt as its quiz page shows it: plain values (no ORM), read with
+    :func:`quiz_attempt`; the presenters read it as they read an Attempt."""
+
+    token: str
+    status: str
+    started_at: datetime
+    deadline_at: datetime
+    elder: bool
+    elder_default: bool  # its event's (False without an event)
+    competition: Competition  # its columns only: detached, nothing loads
+    items: list[ShownItem]  # in position order
+
+
+def quiz_attempt(token: str, now: datetime) -> QuizAttempt | None:
+    """The quiz page's attempt in one read, when it is active and within its deadline
+    plus grace in a competition without per-question time limits. None otherwise (an
+    unknown token, a finished or overdue attempt, a paced competition): the page then
+    reads through the session, which explains, finishes or paces it as always."""
+    rows = _RUN_QUIZ_READ.execute({"token": token}).rows
+    if not rows:
+        return None
+    first = rows[0]
+    if first.status != "active" or now > first.deadline_at + grace():
+        return None
+    comp = _detached_competition(first, _QUIZ_LABELS)
+    if comp.question_time_s is not None:
+        return None
+    items = [
+        ShownItem(row.position, row.qtype, row.stem, row.options, row.choice)
+        for row in rows
+        if row.position is not None
+    ]
+    return QuizAttempt(
+        token=first.token,
+        status=first.status,
+        started_at=first.started_at,
+        deadline_at=first.deadline_at,
+        elder=first.elder,
+        elder_default=bool(first.e_elder_default),
+        competition=comp,
+        items=items,
+    )
