@@ -93,7 +93,7 @@ def join(token: str):
     form = JoinForm()
     if form.validate_on_submit():
         try:
-            attempt, _created = services.join(
+            attempt_token = services.join_for_token(
                 token,
                 name=form.name.data,
                 phone=form.phone.data,
@@ -102,7 +102,7 @@ def join(token: str):
                 now=utcnow(),
                 elder=form.elder.data,
             )
-            return redirect(url_for("play.quiz", token=attempt.token))
+            return redirect(url_for("play.quiz", token=attempt_token))
         except InvalidField as err:
             field = (
                 form.unit_id
