@@ -583,35 +583,24 @@ def join(
     raise Conflict(_("Too many simultaneous requests; please try again."))
 
 
-def join_for_token(
-    join_token: str,
-    *,
-    name: object,
-    phone: object,
-    unit_id: object = None,
-    unit_name: object = None,
-    now: datetime | None = None,
-    elder: bool = False,
-) -> str:
-    """:func:`join` for a caller that needs only the attempt's token (the join form
-    redirects to its quiz page): a new phone's attempt, written by :func:`join_new_phone`,
-    is not made into the session's objects (a sixth of the form's request). Raises what
-    :func:`join` raises."""
-    now = now or utcnow()
+def join_for_token(join_token: str, **fields: Any) -> str:
+    """:func:`join` (``fields``: its keyword arguments) for a caller that needs only the
+    attempt's token (the join form redirects to its quiz page): a new phone's attempt,
+    written by :func:`join_new_phone`, is not made into the session's objects (a sixth of
+    the form's request). Raises what :func:`join` raises."""
+    fields["now"] = fields.get("now") or utcnow()
     if _joins_fast(db.engine):
-        new = join_new_phone(join_token, name, phone, unit_id, now, bool(elder))
+        new = join_new_phone(
+            join_token,
+            fields.get("name"),
+            fields.get("phone"),
+            fields.get("unit_id"),
+            fields["now"],
+            bool(fields.get("elder")),
+        )
         if new is not None:
             return new.token
-    attempt, _created = join(
-        join_token,
-        name=name,
-        phone=phone,
-        unit_id=unit_id,
-        unit_name=unit_name,
-        now=now,
-        elder=elder,
-        fast=False,
-    )
+    attempt, _created = join(join_token, **fields, fast=False)
     return attempt.token
 
 
