@@ -169,9 +169,10 @@ def main() -> None:
         )
         assert r.status_code == 302, r.status_code
 
-    def quiz_page():
-        k = next(rot)
-        r = client.get(f"/a/{attempts[k % len(attempts)]['token']}")
+    fresh: list[dict] = []
+
+    def quiz_page():  # each phone's page once, as in a start (its own draw and order)
+        r = client.get(f"/a/{fresh.pop()['token']}")
         assert r.status_code == 200
 
     def prepare_forms(count: int) -> None:
@@ -196,6 +197,8 @@ def main() -> None:
         fn = paths[name]
         if name == "submit":  # one fresh attempt per submit: warm-up, log, timing, profile
             to_submit.extend(join() for _ in range(2 * args.n + 2))
+        if name == "quizpage":  # one fresh attempt per page
+            fresh.extend(join() for _ in range(2 * args.n + 2))
         if name == "joinform":  # one phone with its join page per form
             prepare_forms(2 * args.n + 2)
         fn()  # warm

@@ -99,3 +99,24 @@ def test_the_quiz_page_is_the_same_from_kept_questions(app, client, make_event, 
 
     assert clock(kept) == clock(rendered)
     assert len(re.findall(r'<fieldset class="card question"', kept)) == 7
+
+
+def test_choice_questions_are_kept_in_parts_whatever_their_order(app):
+    texts = ("甲", "乙", "丙", "丁", "戊")
+
+    def shown(position, order, qtype="single"):
+        options = [{"key": "ABCDE"[i], "text": texts[j]} for i, j in enumerate(order)]
+        return _q(position, qtype, stem="同一题", options=options)
+
+    pages = [
+        [shown(1, (0, 1, 2, 3))],
+        [shown(2, (3, 2, 1, 0)), shown(7, (1, 3, 0, 2))],
+        [shown(3, (4, 0, 1, 2, 3))],
+        [shown(4, (2, 0), "multiple"), shown(5, (0, 2), "multiple")],
+    ]
+    for qs in pages:
+        assert str(fragments.questions_html(qs, LABELS)) == str(_macro(app)(qs, LABELS))
+    kept = sorted(key[:2] for key in fragments._kept)
+    # one part per question type and stem, one per option text and input type
+    assert kept.count(("question", "single")) == 1 and kept.count(("question", "multiple")) == 1
+    assert kept.count(("option", False)) == 5 and kept.count(("option", True)) == 2
