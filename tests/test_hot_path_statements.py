@@ -112,3 +112,25 @@ def test_the_quiz_page_reads_the_attempt_in_one_statement(client, event, stateme
     assert len(sql) == 1, sql  # the attempt, its competition and event, its items
     page = client.get(url).get_data(as_text=True)
     assert page.count('class="card question"') == len(attempt["questions"])
+
+
+def test_the_quiz_page_read_is_one_round_trip_on_a_server(app, client, event):
+    """On PostgreSQL the read runs alone in autocommit: no BEGIN before it and no
+    ROLLBACK after it (three round trips in the session's transaction)."""
+    from sqlalchemy import event as sa_event
+
+    attempt = _join(client, event, "13700000001")
+    seen = []
+
+    def record(conn, _cursor, statement, *_args):
+        seen.append((statement.split()[0], conn.connection.dbapi_connection.autocommit))
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL path (SQLite has no round trips)")
+    db.session.remove()  # the test's own transaction ended, as a worker's between requests
+    sa_event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert client.get(f"/a/{attempt['token']}").status_code == 200
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", record)
+    assert seen == [("SELECT", True)]

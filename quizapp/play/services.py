@@ -1425,11 +1425,18 @@ class QuizAttempt:
 
 
 def quiz_attempt(token: str, now: datetime) -> QuizAttempt | None:
-    """The quiz page's attempt in one read, when it is active and within its deadline
-    plus grace in a competition without per-question time limits. None otherwise (an
-    unknown token, a finished or overdue attempt, a paced competition): the page then
-    reads through the session, which explains, finishes or paces it as always."""
-    rows = _RUN_QUIZ_READ.execute({"token": token}).rows
+    """The quiz page's attempt in one read (one round trip on a server), when it is active
+    and within its deadline plus grace in a competition without per-question time limits.
+    None otherwise (an unknown token, a finished or overdue attempt, a paced competition):
+    the page then reads through the session, which explains, finishes or paces it as
+    always."""
+    if session_in_transaction():
+        rows = _RUN_QUIZ_READ.execute({"token": token}).rows
+    else:  # on a connection of its own, in autocommit on a server: one round trip, where
+        # the session's transaction took three (BEGIN, the read, ROLLBACK at teardown)
+        with db.engine.connect() as connection:
+            _autocommit_on_a_server(connection)
+            rows = _RUN_QUIZ_READ.execute({"token": token}, connection).rows
     if not rows:
         return None
     first = rows[0]
