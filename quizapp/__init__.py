@@ -51,6 +51,12 @@ def create_app(config: dict[str, Any] | None = None, *, cli: bool = True) -> Fla
             compare_type=True,
         )
     csrf.init_app(app)
+    from quizapp import signing
+
+    # Templates' csrf_token() signs without zlib; Flask-WTF sets it as a global and in a
+    # context processor, which this later one overrides.
+    app.jinja_env.globals["csrf_token"] = signing.generate_csrf
+    app.context_processor(lambda: {"csrf_token": signing.generate_csrf})
     limiter.init_app(app)
     login_manager.init_app(app)
     from quizapp import i18n, web

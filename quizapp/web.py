@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
-from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import text
 
+from quizapp import signing
 from quizapp.extensions import db, login_manager
 from quizapp.jsonio import OrjsonProvider
 
@@ -39,9 +39,10 @@ class QuizFlask(Flask):
             return super().ensure_sync(func)
 
 
-class SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie session, with its serializer built once per secret key
-    instead of on every request (a tenth of an API request's own time in Flask)."""
+class SessionInterface(signing.SessionInterface):
+    """Flask's signed-cookie session (written without zlib: quizapp.signing), with its
+    serializer built once per secret key instead of on every request (a tenth of an API
+    request's own time in Flask)."""
 
     _serializer: tuple | None = None
 

@@ -82,6 +82,14 @@ def app(_schema, tmp_path):
 
 
 @pytest.fixture
+def csrf(app):
+    """CSRF checks on, as in production (the ``app`` fixture turns them off)."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    yield
+    app.config["WTF_CSRF_ENABLED"] = False
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -19,13 +19,6 @@ from quizapp.setup_cache import setup_cache
 _TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
-@pytest.fixture
-def csrf(app):
-    app.config["WTF_CSRF_ENABLED"] = True
-    yield
-    app.config["WTF_CSRF_ENABLED"] = False
-
-
 def _phone(app):
     """A phone that has not been here before (no cookie). The test client's requests share
     the ``app`` fixture's app context, where Flask-WTF keeps the token it generated (in

@@ -19,7 +19,6 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
 from quizapp.competitions.qr import qr_png, qr_svg
@@ -29,6 +28,7 @@ from quizapp.extensions import db
 from quizapp.play import fragments, pacing, presenters, services
 from quizapp.play.forms import JoinForm
 from quizapp.play.models import Attempt, Participant
+from quizapp.signing import generate_csrf
 from quizapp.web import base_url
 
 bp = Blueprint("play", __name__)
@@ -58,6 +58,7 @@ def join_page(token: str):
     page = services.join_page(token)
     now = utcnow()
     if "_flashes" in session:
+        _sign_csrf_token()
         return _render_join(page, JoinForm(), now=now)
     csrf_token = generate_csrf() if current_app.config.get("WTF_CSRF_ENABLED", True) else None
     key = (str(get_locale() or "zh"), page.is_open(now))
@@ -70,6 +71,13 @@ def join_page(token: str):
     elif html.count(csrf_token) == 1:
         page.rendered[key] = html.replace(csrf_token, _CSRF_SLOT)
     return html, status
+
+
+def _sign_csrf_token() -> None:
+    """This request's CSRF token, signed without zlib (quizapp.signing) before a form
+    or template asks Flask-WTF for it, which then finds it in ``g``."""
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        generate_csrf()
 
 
 def _render_join(page: services.JoinPage, form: JoinForm, status: int = 200, now=None):
@@ -90,6 +98,7 @@ def join(token: str):
     showed it); services.join reads what decides the outcome from the database."""
     page = services.join_page(token)
     comp = page.comp
+    _sign_csrf_token()  # the form's field asks for one: signed without zlib
     form = JoinForm()
     if form.validate_on_submit():
         try:
