@@ -2,8 +2,9 @@
 
 Every phone at a start loads its quiz page right after joining, and rendering its 20 or
 so questions through the ``questions`` macro (``_macros/question.html``) was half of
-that page's cost in the workers (py-spy, bench/RESULTS.md session 15): hundreds of
-escapes and lookups for markup that is the same for every phone that drew the question.
+that page's cost in the workers (py-spy; bench/RESULTS.md, sessions 15 and 16):
+hundreds of escapes and lookups for markup that is the same for every phone that drew
+the question.
 
 Each phone sees its questions at its own positions, with the options of a choice
 question in its own order, so a question is kept in parts, rendered by the macro itself

@@ -1369,7 +1369,7 @@ def record_focus_loss(token: str, now: datetime | None = None) -> int:
 # Everything the quiz page of an active attempt shows, in one SELECT on the DBAPI cursor:
 # the attempt, its competition and event, one row per item (through the ORM, with its
 # two SELECTs and twenty objects, the read was 40 % of the page's CPU in the workers:
-# py-spy, bench/RESULTS.md session 15).
+# py-spy; bench/RESULTS.md, sessions 15 and 16).
 _QUIZ_COLUMNS = [
     _attempts_table.c.token,
     _attempts_table.c.status,
