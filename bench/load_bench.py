@@ -162,11 +162,12 @@ def cpu_seconds(pid: int, *, children: bool = False) -> float:
     return ticks / CLK_TCK
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds every process on the machine has used (all cores, /proc/stat)."""
+def machine_seconds() -> tuple[float, float]:
+    """(CPU seconds every process on the machine has used, CPU seconds the host took from
+    this virtual machine: "steal"), all cores, from /proc/stat."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+    return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
 
 
 @dataclass(frozen=True)
@@ -177,22 +178,24 @@ class Usage:
     server_s: float
     client_s: float
     other_s: float
+    stolen_s: float = 0.0  # taken by the host of a virtual machine (a noisy neighbour)
 
     def describe(self) -> str:
         w = self.seconds or 1.0
         return (
             f"server {self.server_s / w:.2f} cores, load generator {self.client_s / w:.2f}, "
-            f"other processes {max(0.0, self.other_s) / w:.2f} (of {os.cpu_count()})"
+            f"other processes {max(0.0, self.other_s) / w:.2f}, "
+            f"stolen by the host {self.stolen_s / w:.2f} (of {os.cpu_count()})"
         )
 
 
-def snapshot(server) -> tuple[float, float, float, float]:
-    return time.perf_counter(), server.cpu(), time.process_time(), machine_busy_seconds()
+def snapshot(server) -> tuple[float, ...]:
+    return time.perf_counter(), server.cpu(), time.process_time(), *machine_seconds()
 
 
 def usage(a: tuple[float, ...], b: tuple[float, ...]) -> Usage:
     server, client = b[1] - a[1], b[2] - a[2]
-    return Usage(b[0] - a[0], server, client, (b[3] - a[3]) - server - client)
+    return Usage(b[0] - a[0], server, client, (b[3] - a[3]) - server - client, b[4] - a[4])
 
 
 def rss_mb(pid: int) -> float:
@@ -734,6 +737,7 @@ def combined(parts: list[Window]) -> Window:
         sum(p.cpu.server_s for p in parts),
         sum(p.cpu.client_s for p in parts),
         sum(p.cpu.other_s for p in parts),
+        sum(p.cpu.stolen_s for p in parts),
     )
     return Window(sum(p.completed for p in parts), cpu, stats)
 
