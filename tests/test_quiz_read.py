@@ -76,7 +76,10 @@ def test_overdue_finished_paced_and_unknown_go_through_the_session(
 ):
     event = make_event()
     overdue = _join(event)
-    later = now + timedelta(seconds=600) + services.grace() + timedelta(seconds=1)
+    # From the attempt's own deadline: the `now` fixture drops microseconds and is read
+    # before the join, so "now + duration" can fall short of the deadline by up to a second.
+    deadline = db.session.scalar(db.select(Attempt.deadline_at).filter_by(token=overdue))
+    later = deadline + services.grace() + timedelta(seconds=1)
     monkeypatch.setattr("quizapp.play.routes.utcnow", lambda: later)
     r = client.get(f"/a/{overdue}")
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/a/{overdue}/result")
