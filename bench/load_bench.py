@@ -35,7 +35,12 @@ less of that time.
 Run: .venv/bin/python bench/load_bench.py [--quick] [--write] [--backend sqlite|postgres|both]
      [--n PHONES] [--workers W] [--threads T] [--think LOW,HIGH] [--window S]
      [--flow api|pages] [--client-loop uvloop|asyncio]
+     [--only-a] [--pairs K] [--compare NAME=VALUE ...]
 ``--quick`` is the CI smoke run (N=50, short think times, seconds per phase).
+``--only-a`` measures (a) and stops; ``--pairs K`` gives (a) K windows of each kind;
+``--compare NAME=VALUE`` (repeatable) adds a second app server with that setting in its
+environment, on the same database, to (a)'s rotation of windows, so that two settings
+are compared within the same minutes of the machine (e.g. ``FAST_ANSWER_SAVE=0``).
 ``--write`` appends the tables, the machine and the gunicorn settings to bench/RESULTS.md.
 Exit status 1 only when the run is broken, never on timing: an acknowledged answer or
 submit missing from the database, a 5xx from the app, "database is locked" in the log,
@@ -1059,6 +1064,8 @@ def run_backend(
     overrides: dict[str, str],
     keep: bool,
     flow: str = "api",
+    compare: dict[str, str] | None = None,
+    only_a: bool = False,
 ):
     workdir = Path(tempfile.mkdtemp(prefix=f"quiz-load-{backend}-"))
     seed = 20260924
@@ -1084,6 +1091,12 @@ def run_backend(
         app = Server("app", "wsgi:app", inst.env, workdir)
         servers.append(app)
         app.start()
+        # --compare: the same app with other settings, on the same database, in the
+        # same rotation of windows
+        alt = Server("app-alt", "wsgi:app", {**inst.env, **compare}, workdir) if compare else None
+        if alt:
+            servers.append(alt)
+            alt.start()
         rss_start = [rss_mb(pid) for pid in app.worker_pids()]
         log(f"{backend}: joining {sizes.rotation_attempts} attempts for the rotation")
         attempts = run_client(join_many(app.url, inst, "15", sizes.rotation_attempts))
@@ -1107,14 +1120,20 @@ def run_backend(
         )
         bases: list[Window] = []
         saves: list[Window] = []
+        alts: list[Window] = []
+        kinds = ["bare", "save", "alt"] if alt else ["bare", "save"]
         for k in range(sizes.pairs):
-            order = ("bare", "save") if k % 2 == 0 else ("save", "bare")
-            for kind in order:
+            order = kinds[k % len(kinds) :] + kinds[: k % len(kinds)]
+            for kind in order if k % 2 == 0 else reversed(order):
                 if kind == "bare":
                     bases.append(run_client(closed_loop(bare, bare_targets, sizes, seed + k)))
-                else:
+                elif kind == "save":
                     saves.append(run_client(closed_loop(app, targets, sizes, seed + 100 + k)))
+                else:
+                    alts.append(run_client(closed_loop(alt, targets, sizes, seed + 200 + k)))
         bare.stop()
+        if alt:
+            alt.stop()
         pair_ratios = [
             s.rate / b.rate if b.rate else math.nan for b, s in zip(bases, saves, strict=True)
         ]
@@ -1144,6 +1163,26 @@ def run_backend(
                 verdict(ratio >= GOAL_RATIO),
             )
         )
+        if alt:
+            alt_ratios = [
+                a.rate / b.rate if b.rate else math.nan for b, a in zip(bases, alts, strict=True)
+            ]
+            alt_save = combined(alts)
+            setting = ", ".join(f"{k}={v}" for k, v in compare.items())
+            rows.append(
+                (
+                    f"(a) answer save with {setting} (same rotation)",
+                    f"{alt_save.rate:,.0f} req/s ({windows(alts)}) = "
+                    f"**{statistics.median(alt_ratios):.2f}×** bare (pairs: "
+                    f"{', '.join(f'{r:.2f}' for r in alt_ratios)}); server CPU "
+                    f"{alt_save.server_ms_per_request:.2f} ms/req; "
+                    f"p99 {ms(pct(alt_save.stats.latency.get('save', []), 99))}; "
+                    f"errors {alt_save.stats.error_count()}",
+                    "",
+                    "",
+                )
+            )
+            notes.append(f"CPU during (a), answer save with {setting}: {alt_save.cpu.describe()}.")
         notes.append(f"gunicorn threads per worker (both servers): {threads}.")
         if backend == "postgres":
             socket = pg_socket()
@@ -1157,6 +1196,12 @@ def run_backend(
             )
         notes.append(f"CPU during (a), bare: {base.cpu.describe()}.")
         notes.append(f"CPU during (a), answer save: {save.cpu.describe()}.")
+
+        if only_a:
+            errors_5xx = sum(w.stats.server_errors for w in (*bases, *saves, *alts))
+            if errors_5xx:
+                failures.append(f"{backend}: {errors_5xx} responses with status 5xx in (a)")
+            return Result(backend, rows, failures, notes)
 
         # (c) sustained at 80 % of (a)
         target_rate = 0.8 * save.rate
@@ -1431,6 +1476,16 @@ def main() -> int:
         default="uvloop",
         help="the load generator's event loop (uvloop takes less CPU from the server)",
     )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="in (a), also the app with this setting (in its environment), in the same "
+        "rotation of windows; may be repeated (all go to one second server)",
+    )
+    parser.add_argument("--only-a", action="store_true", help="measure (a) and stop")
+    parser.add_argument("--pairs", type=int, help="(a): windows of each kind (default 3)")
     args = parser.parse_args()
     global PG_OVER_TCP, CLIENT_LOOP
     PG_OVER_TCP, CLIENT_LOOP = args.pg_tcp, args.client_loop
@@ -1442,6 +1497,8 @@ def main() -> int:
         sizes = Sizes(**{**sizes.__dict__, "think_s": (low, high)})
     if args.window:
         sizes = Sizes(**{**sizes.__dict__, "burst_window_s": args.window})
+    if args.pairs:
+        sizes = Sizes(**{**sizes.__dict__, "pairs": args.pairs})
     n = args.n or sizes.burst_n
     overrides: dict[str, str] = {}
     if args.workers:
@@ -1456,7 +1513,11 @@ def main() -> int:
     code = Path(tempfile.mkdtemp(prefix="quiz-load-src-"))
     try:
         SRC = copy_code(code)
-        results = [run_backend(b, sizes, n, overrides, args.keep, args.flow) for b in backends]
+        compare = dict(item.split("=", 1) for item in args.compare)
+        results = [
+            run_backend(b, sizes, n, overrides, args.keep, args.flow, compare, args.only_a)
+            for b in backends
+        ]
         settings = gunicorn_settings(server_env(overrides))
     finally:
         shutil.rmtree(code, ignore_errors=True)
