@@ -13,6 +13,12 @@ change made by another process or server shows here within ``SETUP_CACHE_S`` sec
 request: the competition's window and attempts allowed, the draw rules' counts and
 points, the participant and their attempts. So at worst a phone that joins within those
 seconds after an edit in another process draws from the bank as it was just before it.
+
+An expired entry is recomputed by one thread at a time: while it does, the process's
+other threads keep using the expired value instead of each recomputing it too (at a
+start every thread of a worker found the draw's pool expired at once, and three or four
+of them loaded the same questions: ``tests/test_setup_cache.py``). A thread that claimed
+the recompute and stopped before doing it holds its claim at most ``CLAIM_S`` seconds.
 """
 
 from __future__ import annotations
@@ -46,23 +52,60 @@ class SetupCache:
     """A bounded map of ``key -> (expires, value)``; ``ttl`` 0 turns caching off."""
 
     MAX_ENTRIES = 256
+    CLAIM_S = 10.0  # an unreleased claim to recompute an entry lapses after this
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._entries: dict[Hashable, tuple[float, Any]] = {}
         self._lock = threading.Lock()
+        # key -> (thread ident, monotonic time) of the thread recomputing that entry
+        self._claims: dict[Hashable, tuple[int, float]] = {}
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """The value under ``key``, computed (outside the lock) when absent or expired."""
+        """The value under ``key``, computed (outside the lock) when absent or expired;
+        the expired value while another thread recomputes it."""
         if self.ttl <= 0:
             return compute()
-        now = monotonic()
         entry = self._entries.get(key)
-        if entry is not None and entry[0] > now:
+        if entry is not None and entry[0] > monotonic():
+            if self._claims:
+                self._release(key)  # (claimed by kept-value lookup, refreshed meanwhile)
             return entry[1]
-        value = compute()
+        if entry is not None and not self._claim(key):
+            return entry[1]
+        try:
+            value = compute()
+        finally:
+            self._release(key)
         self.put(key, value)
         return value
+
+    def kept(self, key: Hashable) -> Any | None:
+        """The value under ``key`` without computing anything: when fresh, or expired
+        while another thread recomputes it. None when absent, or when expired and now
+        claimed by this thread, which is to recompute it through :meth:`get`."""
+        entry = self._entries.get(key)
+        if entry is None or self.ttl <= 0:
+            return None
+        if entry[0] > monotonic() or not self._claim(key):
+            return entry[1]
+        return None
+
+    def _claim(self, key: Hashable) -> bool:
+        """Whether this thread is (now) the one to recompute ``key``."""
+        me, now = threading.get_ident(), monotonic()
+        with self._lock:
+            holder = self._claims.get(key)
+            if holder is not None and holder[0] != me and now - holder[1] < self.CLAIM_S:
+                return False
+            self._claims[key] = (me, now)
+            return True
+
+    def _release(self, key: Hashable) -> None:
+        with self._lock:
+            holder = self._claims.get(key)
+            if holder is not None and holder[0] == threading.get_ident():
+                del self._claims[key]
 
     def put(self, key: Hashable, value: Any) -> None:
         if self.ttl <= 0:

@@ -6,6 +6,7 @@ draw would (seeded draws replay)."""
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 from sqlalchemy import text
@@ -15,6 +16,7 @@ from quizapp.banks import manage
 from quizapp.banks.models import Question
 from quizapp.extensions import db
 from quizapp.play.draw import cached_pool, draw_items, load_pool
+from quizapp.setup_cache import SetupCache
 
 
 @pytest.fixture
@@ -196,3 +198,104 @@ def test_the_join_page_is_cached_like_the_event_info(client, event, clock):
     db.session.commit()
     page = client.get(url)
     assert page.status_code == 200 and "第三会场" in page.get_data(as_text=True)
+
+
+# --- an expired entry is recomputed by one thread at a time ---------------------------
+
+
+def _in_thread(target):
+    out: dict = {}
+
+    def run():
+        try:
+            out["value"] = target()
+        except Exception as err:  # noqa: BLE001 - recorded for the test
+            out["error"] = err
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, out
+
+
+def test_while_one_thread_recomputes_an_expired_entry_the_others_use_it(clock):
+    cache = SetupCache(2.0)
+    cache.put("k", "old")
+    clock[0] += 2.5
+    started, finish = threading.Event(), threading.Event()
+    computed = []
+
+    def slow():
+        computed.append("slow")
+        started.set()
+        assert finish.wait(10)
+        return "new"
+
+    refresher, out = _in_thread(lambda: cache.get("k", slow))
+    assert started.wait(10)
+    # meanwhile: the expired value, nothing computed again, nothing claimed
+    assert cache.get("k", lambda: computed.append("again")) == "old"
+    assert cache.kept("k") == "old"
+    finish.set()
+    refresher.join(10)
+    assert out == {"value": "new"} and computed == ["slow"]
+    assert cache.get("k", lambda: "unused") == "new" and not cache._claims
+
+
+def test_a_failed_recompute_lets_the_next_thread_try(clock):
+    cache = SetupCache(2.0)
+    cache.put("k", "old")
+    clock[0] += 2.5
+
+    def fail():
+        raise RuntimeError("database down")
+
+    with pytest.raises(RuntimeError):
+        cache.get("k", fail)
+    thread, out = _in_thread(lambda: cache.get("k", lambda: "new"))
+    thread.join(10)
+    assert out == {"value": "new"}
+
+
+def test_a_claim_from_kept_is_this_threads_own_and_lapses_if_never_used(clock):
+    cache = SetupCache(2.0)
+    cache.put("k", "old")
+    clock[0] += 2.5
+    assert cache.kept("k") is None  # expired: this thread is now to reload it
+    thread, out = _in_thread(lambda: cache.kept("k"))
+    thread.join(10)
+    assert out == {"value": "old"}  # another thread: the old value meanwhile
+    clock[0] += SetupCache.CLAIM_S + 1  # the claim was never used: it lapses
+    thread, out = _in_thread(lambda: cache.get("k", lambda: "new"))
+    thread.join(10)
+    assert out == {"value": "new"} and not cache._claims
+
+
+def test_joins_at_an_expired_pool_load_it_once(app, client, event, clock, monkeypatch):
+    """Phones joining while one join reloads the expired pool draw from the kept one
+    (at a start three or four threads of a worker used to load it at once)."""
+    from quizapp.play import draw
+
+    _join(client, event, "13700000001")  # the pool is kept now
+    clock[0] += 2.5
+    loading, finish = threading.Event(), threading.Event()
+    loads = []
+    real = draw.load_pool
+
+    def held(*args, **kwargs):
+        loads.append(1)
+        loading.set()
+        assert finish.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(draw, "load_pool", held)
+    db.session.commit()
+    body = {"name": "王五", "phone": "13700000002", "unit_id": event.competition.units[0].id}
+    url = f"/api/v1/events/{event.join_token}/attempts"
+    first, out = _in_thread(lambda: app.test_client().post(url, json=body).status_code)
+    assert loading.wait(10)
+    for i in range(3, 6):
+        other = app.test_client().post(url, json={**body, "phone": f"1370000000{i}"})
+        assert other.status_code == 201
+    finish.set()
+    first.join(10)
+    assert out == {"value": 201} and loads == [1]

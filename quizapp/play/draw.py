@@ -135,23 +135,12 @@ def cached_pool(competition: Competition, rules: Sequence[RuleLike] | None = Non
     return pool
 
 
-class _NotKept(Exception):
-    pass
-
-
-def _not_kept():
-    raise _NotKept
-
-
 def kept_pool(competition_id: int, rules: Sequence[RuleLike]) -> Pool | None:
     """The competition's pool from the set-up cache when it is kept there for these
-    rules, else None (without reading anything: the caller then loads it with
-    :func:`cached_pool`)."""
-    try:
-        pool = setup_cache().get(("pool", competition_id), _not_kept)
-    except _NotKept:
-        return None
-    return pool if pool.signature == _signature(rules) else None
+    rules (expired too, while another thread reloads it), else None, without reading
+    anything: the caller then loads it with :func:`cached_pool`."""
+    pool = setup_cache().kept(("pool", competition_id))
+    return pool if pool is not None and pool.signature == _signature(rules) else None
 
 
 class RuleLike(Protocol):
