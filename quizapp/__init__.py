@@ -156,6 +156,10 @@ def _configure_sqlite(app: Flask) -> None:
         return
     from quizapp import sqlite_writer
 
+    factory = app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {}).get("factory")
     sqlite_writer.configure(
-        engine, app.config["SQLITE_BUSY_TIMEOUT_MS"], app.config["SQLITE_CHECKPOINT_S"]
+        engine,
+        app.config["SQLITE_BUSY_TIMEOUT_MS"],
+        app.config["SQLITE_CHECKPOINT_S"],
+        getattr(factory, "queue", None),
     )
