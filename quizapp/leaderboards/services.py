@@ -193,6 +193,7 @@ def _finished_rows(competition_id: int) -> list:
         return connection.execute(stmt).all()
 
 
+@reads_first()  # a read: on SQLite it must not queue as a writer (a submit's is a POST)
 def _counted(attempt: Attempt) -> tuple[int, int]:
     unit_id = attempt.participant_unit_id
     values = {
