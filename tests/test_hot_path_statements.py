@@ -99,17 +99,17 @@ def test_a_submit_reloads_nothing_it_wrote(client, event, statements):
     assert len(stored) == 7 and sum(stored) == 45
 
 
-def test_a_submit_holds_the_sqlite_writer_lock_only_for_its_writes(app, client, event):
-    """The rank count after the finish's commit is a read: it began in the POST's
-    new transaction, as BEGIN IMMEDIATE through the writer queue, and held every other
-    writer off while it counted (3.5 ms at the median in a 5,000-phone start)."""
+def _queue_holds(app, request) -> tuple:
+    """Run ``request()``; return its response and, for every time it took SQLite's
+    writer queue, the statements sent while holding it."""
     if db.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's writer queue")
+    from sqlalchemy import event as sa_event
+
     queue = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["factory"].queue
-    attempt = _join(client, event, "13700000001")
-    db.session.remove()
+    db.session.remove()  # the test's own transaction ended, as a worker's between requests
     held: list[list[str]] = []
-    acquire, release = queue.acquire, queue.release
+    acquire = queue.acquire
 
     def counting_acquire():
         held.append([])
@@ -119,18 +119,40 @@ def test_a_submit_holds_the_sqlite_writer_lock_only_for_its_writes(app, client, 
         if queue._lock.locked() and held:
             held[-1].append(statement.split()[0])
 
-    from sqlalchemy import event as sa_event
-
     queue.acquire = counting_acquire
     sa_event.listen(db.engine, "before_cursor_execute", record)
     try:
-        response = client.post(f"/api/v1/attempts/{attempt['token']}/submit")
+        response = request()
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", record)
-        queue.acquire, queue.release = acquire, release
+        queue.acquire = acquire
+    return response, held
+
+
+def test_a_submit_holds_the_sqlite_writer_lock_only_for_its_writes(app, client, event):
+    """The rank count after the finish's commit is a read: it began in the POST's
+    new transaction, as BEGIN IMMEDIATE through the writer queue, and held every other
+    writer off while it counted (3.5 ms at the median in a 5,000-phone start)."""
+    attempt = _join(client, event, "13700000001")
+    url = f"/api/v1/attempts/{attempt['token']}/submit"
+    response, held = _queue_holds(app, lambda: client.post(url))
     assert response.status_code == 200 and response.json["result"]["rank"] == 1
     # Once, for the finish: its row taken, its items, their awards, its score.
     assert held == [["UPDATE", "SELECT", "UPDATE", "UPDATE"]], held
+
+
+def test_a_focus_loss_is_one_write(app, client, event):
+    """It read the attempt holding the writer queue, and again after its commit."""
+    attempt = _join(client, event, "13700000001")
+    url = f"/api/v1/attempts/{attempt['token']}/focus-loss"
+    response, held = _queue_holds(app, lambda: client.post(url))
+    assert response.status_code == 200 and held == [["UPDATE"]], held
+    assert client.post("/api/v1/attempts/nosuchtoken/focus-loss").status_code == 404
+    client.post(f"/api/v1/attempts/{attempt['token']}/submit")
+    assert client.post(url).status_code == 200  # a finished attempt: nothing to count
+    db.session.expire_all()
+    stored = db.session.scalar(select(Attempt).where(Attempt.token == attempt["token"]))
+    assert stored.focus_losses == 1
 
 
 def test_the_join_page_is_served_from_the_cache(client, event, statements):

@@ -1352,16 +1352,23 @@ def close_overdue(now: datetime | None = None, competition_id: int | None = None
     return closed
 
 
-def record_focus_loss(token: str, now: datetime | None = None) -> int:
-    """Count one page focus loss (切屏) of an active attempt; never fails anyone."""
-    attempt = attempt_by_token(token)
-    db.session.execute(
-        update(Attempt)
-        .where(Attempt.id == attempt.id, Attempt.status == "active")
-        .values(focus_losses=Attempt.focus_losses + 1)
-    )
+_COUNT_FOCUS_LOSS = (
+    update(_attempts)
+    .where(_attempts.c.token == bindparam("b_token", type_=String), _attempts.c.status == "active")
+    .values(focus_losses=_attempts.c.focus_losses + 1)
+)
+
+
+@reads_first()
+def record_focus_loss(token: str) -> bool:
+    """Count one page focus loss (切屏) of an active attempt; never fails anyone. One
+    UPDATE (on SQLite the writer queue is held for it alone); True when it counted, False
+    for a finished attempt; NotFound for an unknown token. Commits."""
+    counted = db.session.execute(_COUNT_FOCUS_LOSS, {"b_token": token}).rowcount == 1
     db.session.commit()
-    return attempt.focus_losses
+    if not counted:
+        attempt_by_token(token)  # raises NotFound for a token no attempt has
+    return counted
 
 
 # ---------------------------------------------------------------- the quiz page's read
