@@ -6,6 +6,8 @@ nothing it has just written and writes its awards in one statement."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -190,3 +192,41 @@ def test_the_quiz_page_read_is_one_round_trip_on_a_server(app, client, event):
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", record)
     assert seen == [("SELECT", True)]
+
+
+@pytest.fixture
+def paced_attempt(client, make_competition, make_event):
+    comp = make_competition(counts={"single": 2, "multiple": 0, "judge": 1})
+    comp.question_time_s = 20
+    event = make_event(comp)
+    db.session.commit()
+    return _join(client, event, "13700000001")
+
+
+def test_a_paced_question_opens_holding_the_writer_lock_for_its_write_only(
+    app, client, paced_attempt
+):
+    """The API's open of the next question (a paced quiz: every question, every phone)
+    read the attempt and the item holding SQLite's writer queue."""
+    url = f"/api/v1/attempts/{paced_attempt['token']}/questions/1/open"
+    response, held = _queue_holds(app, lambda: client.post(url))
+    assert response.status_code == 200 and response.json["question"]["stem"]
+    assert held == [["UPDATE"]], held
+    response, held = _queue_holds(app, lambda: client.post(url))  # opened: reads only
+    assert response.status_code == 200 and held == [], held
+
+
+def test_the_paced_pages_next_holds_the_writer_lock_for_its_writes_only(
+    app, client, paced_attempt
+):
+    """The quiz page's form (a paced quiz's "next", and the quiz without JavaScript)."""
+    url = f"/a/{paced_attempt['token']}"
+    response, held = _queue_holds(app, lambda: client.post(url, data={"action": "next"}))
+    assert response.status_code == 302 and held == [["UPDATE"]], held
+    page = client.get(url).get_data(as_text=True)
+    choice = re.search(r'name="q1" value="([^"]+)"', page).group(1)
+    response, held = _queue_holds(
+        app, lambda: client.post(url, data={"action": "next", "q1": choice})
+    )
+    # The answer saved; the next question opened.
+    assert response.status_code == 302 and held == [["UPDATE"], ["UPDATE"]], held

@@ -9,6 +9,7 @@ from quizapp.dbtypes import utcnow
 from quizapp.errors import DomainError, InvalidField
 from quizapp.leaderboards import screen
 from quizapp.play import fast_save, pacing, presenters, services
+from quizapp.sqlite_writer import reads_first
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -83,6 +84,7 @@ def answer(token: str, position: int):
 
 
 @bp.post("/attempts/<token>/questions/<int:position>/open")
+@reads_first()  # its write is conditional (SQLite: the writer queue is held for it alone)
 def open_question(token: str, position: int):
     now = utcnow()
     attempt = services.attempt_by_token(token)

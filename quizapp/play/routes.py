@@ -29,6 +29,7 @@ from quizapp.play import fragments, pacing, presenters, services
 from quizapp.play.forms import JoinForm
 from quizapp.play.models import Attempt, Participant
 from quizapp.signing import generate_csrf
+from quizapp.sqlite_writer import reads_first
 from quizapp.web import base_url
 
 bp = Blueprint("play", __name__)
@@ -212,9 +213,11 @@ def _paced_context(attempt, data: dict, now) -> dict:
 
 
 @bp.post("/a/<token>")
+@reads_first()
 def quiz_post(token: str):
     """The JavaScript-free path (and the paced quiz's "next"): save the posted choices,
-    then move on or submit if asked."""
+    then move on or submit if asked. Every write it makes is conditional, as the API's
+    are, so on SQLite it reads without the writer queue (``reads_first``)."""
     attempt = services.attempt_by_token(token, with_all=True)
     action = request.form.get("action")
     try:
