@@ -216,9 +216,7 @@ def test_a_paced_question_opens_holding_the_writer_lock_for_its_write_only(
     assert response.status_code == 200 and held == [], held
 
 
-def test_the_paced_pages_next_holds_the_writer_lock_for_its_writes_only(
-    app, client, paced_attempt
-):
+def test_the_paced_pages_next_holds_the_writer_lock_for_its_writes_only(app, client, paced_attempt):
     """The quiz page's form (a paced quiz's "next", and the quiz without JavaScript)."""
     url = f"/a/{paced_attempt['token']}"
     response, held = _queue_holds(app, lambda: client.post(url, data={"action": "next"}))
