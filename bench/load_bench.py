@@ -35,9 +35,10 @@ less of that time.
 Run: .venv/bin/python bench/load_bench.py [--quick] [--write] [--backend sqlite|postgres|both]
      [--n PHONES] [--workers W] [--threads T] [--think LOW,HIGH] [--window S]
      [--flow api|pages] [--client-loop uvloop|asyncio]
-     [--only-a] [--pairs K] [--compare NAME=VALUE ...]
+     [--only-a | --stop-after a|c] [--pairs K] [--compare NAME=VALUE ...]
 ``--quick`` is the CI smoke run (N=50, short think times, seconds per phase).
-``--only-a`` measures (a) and stops; ``--pairs K`` gives (a) K windows of each kind;
+``--only-a`` measures (a) and stops (``--stop-after a``; ``--stop-after c`` also
+measures (c), without the start burst); ``--pairs K`` gives (a) K windows of each kind;
 ``--compare NAME=VALUE`` (repeatable) adds a second app server with that setting in its
 environment, on the same database, to (a)'s rotation of windows, so that two settings
 are compared within the same minutes of the machine (e.g. ``FAST_ANSWER_SAVE=0``).
@@ -866,6 +867,26 @@ def save_phases(b: Burst) -> str:
     return "(b) answer save p50/p95/p99 by phase: " + "; ".join(parts) + "."
 
 
+def slow_seconds(stats: Stats, kind: str, limit_s: float = GOAL_SUSTAINED_P99_S) -> str:
+    """Where (c)'s slow requests were: each second of sending with its p99 over the goal,
+    so a stall that comes back periodically shows apart from a uniformly slow run."""
+    by_second: dict[int, list[float]] = {}
+    sent = stats.sent.get(kind, [])
+    t0 = min(sent, default=0.0)
+    for when, latency in zip(sent, stats.latency.get(kind, []), strict=True):
+        by_second.setdefault(int(when - t0), []).append(latency)
+    slow = [
+        (second, pct(values, 99), max(values))
+        for second, values in sorted(by_second.items())
+        if pct(values, 99) > limit_s
+    ]
+    listed = ", ".join(f"{s} s ({ms(p)}, max {ms(m)})" for s, p, m in slow) or "none"
+    return (
+        f"(c) seconds of sending whose p99 was over {limit_s * 1000:.0f} ms: "
+        f"{len(slow)} of {len(by_second)}: {listed}."
+    )
+
+
 async def burst(
     server: Server, inst: Instance, sizes: Sizes, n: int, seed: int, flow: str = "api"
 ) -> Burst:
@@ -1065,7 +1086,7 @@ def run_backend(
     keep: bool,
     flow: str = "api",
     compare: dict[str, str] | None = None,
-    only_a: bool = False,
+    stop_after: str = "",
 ):
     workdir = Path(tempfile.mkdtemp(prefix=f"quiz-load-{backend}-"))
     seed = 20260924
@@ -1197,7 +1218,7 @@ def run_backend(
         notes.append(f"CPU during (a), bare: {base.cpu.describe()}.")
         notes.append(f"CPU during (a), answer save: {save.cpu.describe()}.")
 
-        if only_a:
+        if stop_after == "a":
             errors_5xx = sum(w.stats.server_errors for w in (*bases, *saves, *alts))
             if errors_5xx:
                 failures.append(f"{backend}: {errors_5xx} responses with status 5xx in (a)")
@@ -1218,6 +1239,9 @@ def run_backend(
             )
         )
         notes.append(f"CPU during (c): {sustained.cpu.describe()}.")
+        notes.append(slow_seconds(sustained.stats, "save"))
+        if stop_after == "c":
+            return Result(backend, rows, failures, notes)
 
         # (b) the start burst
         log(
@@ -1485,6 +1509,12 @@ def main() -> int:
         "rotation of windows; may be repeated (all go to one second server)",
     )
     parser.add_argument("--only-a", action="store_true", help="measure (a) and stop")
+    parser.add_argument(
+        "--stop-after",
+        choices=("a", "c"),
+        default="",
+        help="measure up to (a), or up to (c) (no start burst), and stop",
+    )
     parser.add_argument("--pairs", type=int, help="(a): windows of each kind (default 3)")
     args = parser.parse_args()
     global PG_OVER_TCP, CLIENT_LOOP
@@ -1514,8 +1544,9 @@ def main() -> int:
     try:
         SRC = copy_code(code)
         compare = dict(item.split("=", 1) for item in args.compare)
+        stop_after = "a" if args.only_a else args.stop_after
         results = [
-            run_backend(b, sizes, n, overrides, args.keep, args.flow, compare, args.only_a)
+            run_backend(b, sizes, n, overrides, args.keep, args.flow, compare, stop_after)
             for b in backends
         ]
         settings = gunicorn_settings(server_env(overrides))
