@@ -888,11 +888,20 @@ def slow_seconds(stats: Stats, kind: str, limit_s: float = GOAL_SUSTAINED_P99_S)
 
 
 async def burst(
-    server: Server, inst: Instance, sizes: Sizes, n: int, seed: int, flow: str = "api"
+    server: Server,
+    inst: Instance,
+    sizes: Sizes,
+    n: int,
+    seed: int,
+    flow: str = "api",
+    prefix: str = "13",
+    answer: bool = True,
 ) -> Burst:
     """(b): ``n`` phones join within the window, answer with think time, submit. ``flow``
     "api": they join through the JSON API (event GET, join POST); "pages": through the
-    pages a phone opens from the QR code (join page, form, quiz page)."""
+    pages a phone opens from the QR code (join page, form, quiz page). ``prefix`` begins
+    the phones' numbers; with ``answer`` false they answer their first question and stop
+    (--joins-only: the first answers are those sent while other phones still join)."""
     stats = Stats()
     rng = random.Random(seed)
     offsets = sorted(rng.uniform(0, sizes.burst_window_s) for _ in range(n))
@@ -918,19 +927,25 @@ async def burst(
                 if r is None:
                     return
                 units = r.json()["competition"]["units"]
-                r = await call(client, stats, "join", "POST", join_path, join_body("13", i, units))
+                r = await call(
+                    client, stats, "join", "POST", join_path, join_body(prefix, i, units)
+                )
                 last_join = max(last_join, time.perf_counter())
                 if r is None:
                     return
                 attempt = r.json()["attempt"]
                 me.token, questions = attempt["token"], attempt["questions"]
-            for question in questions:
+            # --joins-only: the first answer only (the next comes after the join window)
+            for question in questions if answer else questions[:1]:
                 await asyncio.sleep(prng.uniform(*sizes.think_s))
                 path = f"/api/v1/attempts/{me.token}/answers/{question['position']}"
                 body = {"choice": choice_for(question, prng)}
                 r = await call(client, stats, "save", "PUT", path, body)
                 if r is not None:
                     me.acked[question["position"]] = r.json()["choice"]
+            if not answer:
+                me.finished = True
+                return
             await asyncio.sleep(prng.uniform(*sizes.think_s))
             r = await call(client, stats, "submit", "POST", f"/api/v1/attempts/{me.token}/submit")
             me.submitted = r is not None
@@ -1072,6 +1087,83 @@ class Result:
     rows: list[tuple[str, str, str, str]]
     failures: list[str]
     notes: list[str]
+
+
+# The phones' number prefixes of --joins-only's rounds (each round joins new phones:
+# "15" is the rotation's, "14" the pages flow's; a mainland mobile number is 1[3-9]...).
+JOIN_ROUND_PREFIXES = ("13", "16", "17", "18", "19")
+
+
+def run_joins_only(
+    backend: str,
+    sizes: Sizes,
+    n: int,
+    overrides: dict[str, str],
+    compare: dict[str, str],
+    rounds: int,
+) -> Result:
+    """--joins-only: starts in which the phones join (event GET, join POST), answer
+    their first question after the think time and stop,
+    ``rounds`` of them per server, on one database; with --compare the app and the
+    other setting take turns (app, alt, alt, app, ...), so that their starts fall in
+    the same minutes of the machine. Only for comparing changes to the join window:
+    the record's (b) is the full start."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"quiz-load-{backend}-"))
+    log(f"{backend}: preparing an instance in {workdir}")
+    inst = prepare(backend, workdir, overrides)
+    app = Server("app", "wsgi:app", inst.env, workdir)
+    servers = [app]
+    if compare:
+        servers.append(Server("app-alt", "wsgi:app", {**inst.env, **compare}, workdir))
+    runs: dict[str, list[Burst]] = {server.name: [] for server in servers}
+    prefixes = iter(JOIN_ROUND_PREFIXES * (rounds * len(servers)))
+    try:
+        for server in servers:
+            server.start()
+        for k in range(rounds):
+            for server in servers if k % 2 == 0 else reversed(servers):
+                prefix = next(prefixes)
+                log(
+                    f"{backend}: {server.name}: {n} phones join within "
+                    f"{sizes.burst_window_s:.0f} s (numbers {prefix}…)"
+                )
+                runs[server.name].append(
+                    run_client(burst(server, inst, sizes, n, 7 + k, "api", prefix, False))
+                )
+                time.sleep(3)  # let the last requests' work and checkpoints settle
+    finally:
+        for server in servers:
+            server.stop()
+        drop(inst)
+    rows, notes, failures = [], [], []
+    setting = ", ".join(f"{k}={v}" for k, v in compare.items())
+    for server in servers:
+        label = "app" if server.name == "app" else f"app with {setting}"
+        bursts = runs[server.name]
+        for b in bursts:
+            joins = b.stats.latency.get("join", [])
+            events = b.stats.latency.get("event", [])
+            rows.append(
+                (
+                    f"{label}: {n:,} phones join within {sizes.burst_window_s:.0f} s",
+                    f"last join {b.joins_done_s:.1f} s; join p50/p95/p99 {lat3(joins)}; "
+                    f"event GET p99 {ms(pct(events, 99))}; errors {b.stats.error_count()}; "
+                    f"server CPU {b.cpu.server_s / max(1, len(joins)) * 1000:.2f} ms per "
+                    f"phone; stolen {b.cpu.stolen_s / max(b.cpu.seconds, 1e-9):.2f} cores",
+                    "",
+                    "",
+                )
+            )
+            if b.stats.server_errors:
+                failures.append(f"{backend}: {label}: {b.stats.server_errors} responses 5xx")
+            if not any(p.acked for p in b.phones):
+                failures.append(f"{backend}: {label}: no phone joined and answered")
+        p99s = [pct(b.stats.latency.get("join", []), 99) for b in bursts]
+        notes.append(
+            f"{label}: join p99 by round {', '.join(ms(p) for p in p99s)}; "
+            f"median {ms(statistics.median(p99s))}."
+        )
+    return Result(backend, rows, failures, notes)
 
 
 def verdict(ok: bool) -> str:
@@ -1516,6 +1608,14 @@ def main() -> int:
         help="measure up to (a), or up to (c) (no start burst), and stop",
     )
     parser.add_argument("--pairs", type=int, help="(a): windows of each kind (default 3)")
+    parser.add_argument(
+        "--joins-only",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="only starts whose phones join, answer once and stop, ROUNDS per server (with "
+        "--compare, the two servers take turns): for comparing changes to the join window",
+    )
     args = parser.parse_args()
     global PG_OVER_TCP, CLIENT_LOOP
     PG_OVER_TCP, CLIENT_LOOP = args.pg_tcp, args.client_loop
@@ -1546,7 +1646,9 @@ def main() -> int:
         compare = dict(item.split("=", 1) for item in args.compare)
         stop_after = "a" if args.only_a else args.stop_after
         results = [
-            run_backend(b, sizes, n, overrides, args.keep, args.flow, compare, stop_after)
+            run_joins_only(b, sizes, n, overrides, compare, args.joins_only)
+            if args.joins_only
+            else run_backend(b, sizes, n, overrides, args.keep, args.flow, compare, stop_after)
             for b in backends
         ]
         settings = gunicorn_settings(server_env(overrides))

@@ -39,6 +39,7 @@ echo "== Benchmark smoke run (no timing asserted) =="
 .venv/bin/python bench/rank_bench.py --quick 2>/dev/null | tail -4
 .venv/bin/python bench/load_bench.py --quick --backend sqlite
 .venv/bin/python bench/load_bench.py --quick --backend sqlite --flow pages
+.venv/bin/python bench/load_bench.py --quick --backend sqlite --joins-only 1 --compare SETUP_CACHE_S=1 | tail -4
 echo "== SQLite (unit, integration, browser) =="
 .venv/bin/python -m pytest -q "$@"
 echo "== PostgreSQL (unit, integration) =="
