@@ -689,7 +689,7 @@ def choice_for(question: dict, rng: random.Random) -> str:
 def join_body(prefix: str, i: int, units: list[dict]) -> dict:
     return {
         "name": f"压测{prefix}{i}",
-        "phone": f"{prefix}{i:09d}",
+        "phone": f"{prefix}{i:0{11 - len(prefix)}d}",
         "unit_id": units[i % len(units)]["id"],
     }
 
@@ -1089,9 +1089,10 @@ class Result:
     notes: list[str]
 
 
-# The phones' number prefixes of --joins-only's rounds (each round joins new phones:
-# "15" is the rotation's, "14" the pages flow's; a mainland mobile number is 1[3-9]...).
-JOIN_ROUND_PREFIXES = ("13", "16", "17", "18", "19")
+# The phones' number prefixes of --joins-only's rounds: each round joins new phones
+# (a returning phone takes another path). "15" is the rotation's, "14" the pages flow's;
+# a mainland mobile number is 1[3-9] and nine digits.
+JOIN_ROUND_PREFIXES = tuple(f"1{second}{third}" for second in "36789" for third in range(10))
 
 
 def run_joins_only(
@@ -1116,7 +1117,9 @@ def run_joins_only(
     if compare:
         servers.append(Server("app-alt", "wsgi:app", {**inst.env, **compare}, workdir))
     runs: dict[str, list[Burst]] = {server.name: [] for server in servers}
-    prefixes = iter(JOIN_ROUND_PREFIXES * (rounds * len(servers)))
+    if rounds * len(servers) > len(JOIN_ROUND_PREFIXES):
+        raise SystemExit(f"--joins-only: at most {len(JOIN_ROUND_PREFIXES) // len(servers)}")
+    prefixes = iter(JOIN_ROUND_PREFIXES)
     try:
         for server in servers:
             server.start()
