@@ -2,8 +2,10 @@
 
 import multiprocessing
 import os
+import resource
 
 bind = os.environ.get("BIND", "0.0.0.0:8000")
+_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
 workers = int(os.environ.get("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2, 4)))
 # Idle keep-alive connections (phones thinking) wait in each worker's poller, not in a
 # thread; threads only run requests. On SQLite two per worker: a request there waits for
@@ -14,12 +16,21 @@ workers = int(os.environ.get("WEB_CONCURRENCY", min(multiprocessing.cpu_count() 
 # Measured with bench/load_bench.py on 2 cores, 4 workers (bench/RESULTS.md, session 9):
 # PostgreSQL with 4 threads against 2, 5,000 phones joining within 10 s: join p99 2.5 s
 # against 3.4 s, event GET p99 4.1 s against 5.8 s; answer saves 0.53x against 0.47x
-# the bare endpoint.
-_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
+# the bare endpoint. On SQLite, 2 workers x 4 threads took a tenth less CPU per phone
+# in the joins of a start, but in its two full starts the submits waited longer (p99
+# 0.4 and 3.8 s against 0.06-0.07 s; session 19): not the default.
 threads = int(os.environ.get("GUNICORN_THREADS", 4 if _postgres else 2))
-# Open connections per worker (keep-alive included); with 4 workers 8,000 phones can keep
-# theirs open without nginx in front (gunicorn's default is 1,000).
-worker_connections = int(os.environ.get("WORKER_CONNECTIONS", 2000))
+# Open connections per worker (keep-alive included): 8,000 phones in all can keep theirs
+# open without nginx in front (gunicorn's default is 1,000 per worker).
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", max(1000, -(-8000 // workers))))
+# Each connection is a file descriptor: raise the soft limit (systemd gives services
+# 1,024 unless LimitNOFILE says otherwise) as far as the hard limit allows, so that a
+# worker does not fail its accepts (EMFILE) long before worker_connections.
+_wanted = workers * worker_connections + 1024  # the database, logs, the app's own files
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if _soft != resource.RLIM_INFINITY and _soft < _wanted:
+    _limit = _wanted if _hard == resource.RLIM_INFINITY else min(_wanted, _hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(_soft, _limit), _hard))
 worker_class = "gthread"
 timeout = 30
 graceful_timeout = 20

@@ -1104,11 +1104,10 @@ def run_joins_only(
     rounds: int,
 ) -> Result:
     """--joins-only: starts in which the phones join (event GET, join POST), answer
-    their first question after the think time and stop,
-    ``rounds`` of them per server, on one database; with --compare the app and the
-    other setting take turns (app, alt, alt, app, ...), so that their starts fall in
-    the same minutes of the machine. Only for comparing changes to the join window:
-    the record's (b) is the full start."""
+    their first question after the think time and stop, ``rounds`` of them per server,
+    on one database; with --compare the app and the other setting take turns (app,
+    alt, alt, app, ...), so that their starts fall in the same minutes of the machine.
+    Only for comparing changes to the join window: the record's (b) is the full start."""
     workdir = Path(tempfile.mkdtemp(prefix=f"quiz-load-{backend}-"))
     log(f"{backend}: preparing an instance in {workdir}")
     inst = prepare(backend, workdir, overrides)
@@ -1166,6 +1165,12 @@ def run_joins_only(
             f"{label}: join p99 by round {', '.join(ms(p) for p in p99s)}; "
             f"median {ms(statistics.median(p99s))}."
         )
+        findings = server.log_findings()
+        notes.append(
+            f"gunicorn log ({label}): " + "; ".join(f"{k}: {v}" for k, v in findings.items())
+        )
+        if findings["database is locked"] or findings["tracebacks"]:
+            failures.append(f"{backend}: {label}: errors in the gunicorn log: {findings}")
     return Result(backend, rows, failures, notes)
 
 
@@ -1198,9 +1203,17 @@ def run_backend(
         # pair is taken over the same minute of the machine, whose speed drifts
         # (another tenant, its clock) by a quarter from one minute to the next.
         # The bare app runs with the app's gunicorn settings (gunicorn.conf.py gives
-        # PostgreSQL more threads per worker than SQLite).
-        threads = gunicorn_settings(inst.env)["threads"]
-        bare_env = server_env({**overrides, "GUNICORN_THREADS": str(threads)})
+        # SQLite and PostgreSQL different numbers of workers and connections).
+        app_settings = gunicorn_settings(inst.env)
+        threads = app_settings["threads"]
+        bare_env = server_env(
+            {
+                **overrides,
+                "WEB_CONCURRENCY": str(app_settings["workers"]),
+                "GUNICORN_THREADS": str(threads),
+                "WORKER_CONNECTIONS": str(app_settings["worker_connections"]),
+            }
+        )
         bare = Server("bare", "bench.bare_app:app", bare_env, workdir)
         servers.append(bare)
         bare.start()
@@ -1299,7 +1312,10 @@ def run_backend(
                 )
             )
             notes.append(f"CPU during (a), answer save with {setting}: {alt_save.cpu.describe()}.")
-        notes.append(f"gunicorn threads per worker (both servers): {threads}.")
+        notes.append(
+            f"gunicorn (both servers): {app_settings['workers']} workers, {threads} threads "
+            f"per worker, {app_settings['worker_connections']} connections per worker."
+        )
         if backend == "postgres":
             socket = pg_socket()
             notes.append(
@@ -1648,6 +1664,8 @@ def main() -> int:
         SRC = copy_code(code)
         compare = dict(item.split("=", 1) for item in args.compare)
         stop_after = "a" if args.only_a else args.stop_after
+        if args.joins_only and args.flow != "api":
+            parser.error("--joins-only joins through the JSON API (--flow api)")
         results = [
             run_joins_only(b, sizes, n, overrides, compare, args.joins_only)
             if args.joins_only
@@ -1664,14 +1682,17 @@ def main() -> int:
         f"{f' --think {args.think}' if args.think else ''}"
         f"{f' --window {args.window:g}' if args.window else ''}"
         f"{' --flow pages' if args.flow == 'pages' else ''}"
-        f"{' --client-loop asyncio' if args.client_loop == 'asyncio' else ''}\n\n"
+        f"{f' --joins-only {args.joins_only}' if args.joins_only else ''}"
+        f"{f' --stop-after {stop_after}' if stop_after and not args.joins_only else ''}"
+        + "".join(f" --compare {item}" for item in args.compare)
+        + f"{' --client-loop asyncio' if args.client_loop == 'asyncio' else ''}\n\n"
         f"Machine: {machine()}. The load generator (one asyncio process on "
         f"{'uvloop' if args.client_loop == 'uvloop' else 'asyncio’s own loop'}, aiohttp) and the "
         f"server share these {os.cpu_count()} cores; load average before "
         f"{load_before[0]:.1f}, after {load_after[0]:.1f} (other processes on the machine "
         f"count too). Run took {time.perf_counter() - started:.0f} s.\n\n"
-        "gunicorn (gunicorn.conf.py, bound to 127.0.0.1, log to a file; threads as on "
-        "SQLite, see each backend's notes): "
+        "gunicorn (gunicorn.conf.py, bound to 127.0.0.1, log to a file; workers, threads "
+        "and connections as on SQLite, see each backend's notes): "
         + ", ".join(f"{k}={v}" for k, v in settings.items())
         + f". Client: aiohttp {aiohttp.__version__}, (a) {sizes.connections} connections, "
         f"(c) {sizes.sustained_connections}, (b) up to {sizes.burst_connections} in all "
