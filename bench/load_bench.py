@@ -1089,6 +1089,15 @@ class Result:
     notes: list[str]
 
 
+def drop_workdir(workdir: Path, keep: bool, failures: list[str], notes: list[str]) -> None:
+    """Remove a run's temporary folder (the gunicorn logs, the SQLite file), unless asked
+    to keep it or the run failed: then its logs stay for reading."""
+    if keep or failures:
+        notes.append(f"gunicorn logs kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 # The phones' number prefixes of --joins-only's rounds: each round joins new phones
 # (a returning phone takes another path). "15" is the rotation's, "14" the pages flow's;
 # a mainland mobile number is 1[3-9] and nine digits.
@@ -1102,6 +1111,7 @@ def run_joins_only(
     overrides: dict[str, str],
     compare: dict[str, str],
     rounds: int,
+    keep: bool = False,
 ) -> Result:
     """--joins-only: starts in which the phones join (event GET, join POST), answer
     their first question after the think time and stop, ``rounds`` of them per server,
@@ -1171,6 +1181,7 @@ def run_joins_only(
         )
         if findings["database is locked"] or findings["tracebacks"]:
             failures.append(f"{backend}: {label}: errors in the gunicorn log: {findings}")
+    drop_workdir(workdir, keep, failures, notes)
     return Result(backend, rows, failures, notes)
 
 
@@ -1333,6 +1344,7 @@ def run_backend(
             errors_5xx = sum(w.stats.server_errors for w in (*bases, *saves, *alts))
             if errors_5xx:
                 failures.append(f"{backend}: {errors_5xx} responses with status 5xx in (a)")
+            drop_workdir(workdir, keep, failures, notes)
             return Result(backend, rows, failures, notes)
 
         # (c) sustained at 80 % of (a)
@@ -1352,6 +1364,9 @@ def run_backend(
         notes.append(f"CPU during (c): {sustained.cpu.describe()}.")
         notes.append(slow_seconds(sustained.stats, "save"))
         if stop_after == "c":
+            if sustained.stats.server_errors:
+                failures.append(f"{backend}: {sustained.stats.server_errors} responses 5xx in (c)")
+            drop_workdir(workdir, keep, failures, notes)
             return Result(backend, rows, failures, notes)
 
         # (b) the start burst
@@ -1518,11 +1533,7 @@ def run_backend(
         failures.append(f"{backend}: 'database is locked' in the gunicorn log")
     if acked == 0:
         failures.append(f"{backend}: no answer was acknowledged in the burst")
-    if failures or findings["tracebacks"]:
-        keep = True
-        notes.append(f"gunicorn logs kept in {workdir}")
-    if not keep:
-        shutil.rmtree(workdir, ignore_errors=True)
+    drop_workdir(workdir, keep or bool(findings["tracebacks"]), failures, notes)
     return Result(backend, rows, failures, notes)
 
 
@@ -1667,7 +1678,7 @@ def main() -> int:
         if args.joins_only and args.flow != "api":
             parser.error("--joins-only joins through the JSON API (--flow api)")
         results = [
-            run_joins_only(b, sizes, n, overrides, compare, args.joins_only)
+            run_joins_only(b, sizes, n, overrides, compare, args.joins_only, args.keep)
             if args.joins_only
             else run_backend(b, sizes, n, overrides, args.keep, args.flow, compare, stop_after)
             for b in backends
