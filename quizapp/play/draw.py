@@ -193,7 +193,9 @@ def draw_items(
         pool = load_pool(competition, content=False)
     candidates = pool.candidates
     for rule in competition.rules if rules is None else rules:
-        ids = [qid for qid in candidates[rule.id] if qid not in taken]
+        ids = candidates[rule.id]
+        if not taken.isdisjoint(ids):  # (rules of different types never overlap)
+            ids = [qid for qid in ids if qid not in taken]
         if len(ids) < rule.count:
             raise BankExhausted(
                 _(

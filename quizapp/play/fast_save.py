@@ -211,7 +211,7 @@ class AnswerSaveFastPath:
                     )
                     locale = browser_locale(accept, self.app.config)
                 payload = {"attempt": attempt_payload(attempt, now, locale)}
-                return self.app.json.response(payload).get_data()
+                return dumps_bytes(payload) + b"\n"  # as jsonify (quizapp.jsonio)
         except Exception as err:  # noqa: BLE001 - passed on: the view joins (or resumes)
             log.debug("join failed in the fast path (%r); passed on", err)
             return None

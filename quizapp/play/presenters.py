@@ -20,10 +20,13 @@ def remaining_s(attempt: Attempt, now: datetime) -> int:
     return max(0, int((attempt.deadline_at - now).total_seconds()))
 
 
-def question_view(item, attempt: Attempt | None = None, locale: str | None = None) -> dict:
+def question_view(
+    item, attempt: Attempt | None = None, locale: str | None = None, paced: bool | None = None
+) -> dict:
     """One question as the phone sees it (judge options in ``locale``, default the
     request's). In a paced competition a question that has not been opened yet carries
-    no text and no options."""
+    no text and no options. ``paced``: whether ``attempt`` is paced, when the caller
+    knows it (default: asked here)."""
     qtype = QUESTION_TYPES[item.qtype]
     options = qtype.display_options(item.options, locale)
     view = {
@@ -33,7 +36,9 @@ def question_view(item, attempt: Attempt | None = None, locale: str | None = Non
         "options": [{"key": k, "text": t} for k, t in options],
         "choice": item.choice or "",
     }
-    if attempt is not None and pacing.is_paced(attempt):
+    if paced is None:
+        paced = attempt is not None and pacing.is_paced(attempt)
+    if paced:
         view["opened_at"] = iso(item.opened_at)
         view["question_deadline_at"] = iso(pacing.question_deadline(attempt, item))
         if item.opened_at is None:
@@ -45,6 +50,7 @@ def attempt_payload(attempt: Attempt, now: datetime, locale: str | None = None) 
     """The ``{attempt}`` object of API v1 (``attempt``: an Attempt, or the plain
     services.NewAttempt of a join answered in front of Flask, with ``locale``)."""
     comp = attempt.competition
+    paced = pacing.is_paced(attempt)
     return {
         "token": attempt.token,
         "status": attempt.status,
@@ -56,7 +62,7 @@ def attempt_payload(attempt: Attempt, now: datetime, locale: str | None = None) 
         "question_time_s": pacing.question_seconds(attempt),
         "elder": attempt.elder,
         "speed_bonus": comp.speed_bonus,
-        "questions": [question_view(item, attempt, locale) for item in attempt.items],
+        "questions": [question_view(item, attempt, locale, paced) for item in attempt.items],
     }
 
 
