@@ -331,7 +331,8 @@ def _insert(
         return {c: bindparam(c + suffix, type_=table.c[c].type) for c in columns} | (fixed or {})
 
     rows_values = [values(f"_{i}") for i in range(rows)] if rows else values("")
-    return DriverStatement(insert(table).values(rows_values).returning(*returning))
+    statement = insert(table).values(rows_values)
+    return DriverStatement(statement.returning(*returning) if returning else statement)
 
 
 # Built once: the join's writes (a statement built per request costs more than it runs).
@@ -365,7 +366,7 @@ _ATTEMPT_OF_TOKEN = (
     .where(_attempts_table.c.token == bindparam("attempt_token", type_=String))
     .scalar_subquery()
 )
-_INSERT_ITEMS: dict[int, DriverStatement] = {}  # by number of items
+_INSERT_ITEMS: dict[tuple[int, bool], DriverStatement] = {}  # by number of items, ids
 # On PostgreSQL the items come as one JSON parameter, unpacked by json_to_recordset: a
 # VALUES list of 20 rows has 180 parameters, and psycopg converts a statement with more
 # than 50 afresh on every execution (its cache stops there), a tenth of a join's time.
@@ -384,13 +385,16 @@ _INSERT_ITEMS_FROM_JSON = DriverStatement(
 )
 
 
-def _insert_items(count: int) -> DriverStatement:
-    statement = _INSERT_ITEMS.get(count)
+def _insert_items(count: int, item_ids: bool = True) -> DriverStatement:
+    """The INSERT of ``count`` items; ``item_ids``: returning their ids by position.
+    Without them SQLite runs it in one step: each returned row is another step, and each
+    step lets go of Python's GIL and waits to take it back, with the writer lock held."""
+    statement = _INSERT_ITEMS.get((count, item_ids))
     if statement is None:
-        statement = _INSERT_ITEMS[count] = _insert(
+        statement = _INSERT_ITEMS[count, item_ids] = _insert(
             _items_table,
             _ITEM_FIELDS,
-            (_items_table.c.position, _items_table.c.id),
+            (_items_table.c.position, _items_table.c.id) if item_ids else (),
             rows=count,
             fixed={"attempt_id": _ATTEMPT_OF_TOKEN},
         )
@@ -479,16 +483,17 @@ def _start_attempt(
 
 
 def _prepared_items(
-    token: str, items: list[DrawnItem], connection: Connection
+    token: str, items: list[DrawnItem], connection: Connection, item_ids: bool = True
 ) -> tuple[DriverStatement, Prepared]:
     """The INSERT of an attempt's items (the attempt found by its token), with its values
-    processed: work done before the writer lock is taken."""
+    processed: work done before the writer lock is taken. ``item_ids``: the INSERT
+    returns the items' ids by position (always on PostgreSQL: one statement either way)."""
     params: dict = {"attempt_token": token}
     if connection.dialect.name == "postgresql":
         insert_items = _INSERT_ITEMS_FROM_JSON
         params["items"] = _item_rows(items)
     else:
-        insert_items = _insert_items(len(items))
+        insert_items = _insert_items(len(items), item_ids)
         for names, item in zip(_item_param_names(len(items)), items, strict=True):
             params.update(zip(names, _item_values(item), strict=True))
     return insert_items, insert_items.prepare(params, connection.dialect)
@@ -830,7 +835,7 @@ def join_new_phone(
     the same phone, another database), which the session's path then settles and
     explains. Needs an app context, no request context: the API's join is answered with
     it in front of Flask (quizapp.play.fast_save)."""
-    written = _join_new(join_token, name, phone, unit_id, now, elder)
+    written = _join_new(join_token, name, phone, unit_id, now, elder, item_ids=False)
     if written is None:
         return None
     return NewAttempt(
@@ -846,8 +851,16 @@ def join_new_phone(
 
 
 def _join_new(
-    join_token: str, name: object, phone: object, unit_id: object, now: datetime, elder: bool
+    join_token: str,
+    name: object,
+    phone: object,
+    unit_id: object,
+    now: datetime,
+    elder: bool,
+    item_ids: bool = True,
 ) -> _Written | None:
+    """``item_ids``: the items' ids are needed (the ORM objects of the session's join);
+    without them the written item_ids may be empty."""
     engine = db.engine
     read = _JOIN_READS.get(engine.dialect.name)
     clean_name = normalise_name(str(name or ""))
@@ -872,7 +885,7 @@ def _join_new(
         comp, rules = decided
         pool = kept_pool(comp.id, rules)
         if pool is not None:  # the common case: the write takes this connection too
-            return _draw_and_write(connection, row, comp, rules, pool, person, now, elder)
+            return _draw_and_write(connection, row, comp, rules, pool, person, now, elder, item_ids)
     # Load the draw's pool (not kept yet, or its rules changed) through the session, with
     # the read's connection given back first, so that a thread never holds two (twenty
     # threads joining at once would empty a pool of fifteen, each waiting for a second).
@@ -881,7 +894,7 @@ def _join_new(
         commit_keeping_state()  # (reading the items' content when the pool keeps none)
     with engine.connect() as connection:
         _autocommit_on_a_server(connection)
-        return _draw_and_write(connection, row, comp, rules, pool, person, now, elder)
+        return _draw_and_write(connection, row, comp, rules, pool, person, now, elder, item_ids)
 
 
 def _join_decision(row, now: datetime) -> tuple[Competition, list[_RuleRow]] | None:
@@ -908,6 +921,7 @@ def _draw_and_write(
     person: dict,
     now: datetime,
     elder: bool,
+    item_ids: bool = True,
 ) -> _Written | None:
     """Draw the items and write the participant (``person``: name, phone, unit_id), the
     attempt and its items on ``connection``; None when the same phone joined meanwhile."""
@@ -918,7 +932,7 @@ def _draw_and_write(
     participant = {**person, "competition_id": comp.id, "created_at": utcnow()}
     try:
         values["participant_id"], attempt_id, ids = _write_new(
-            connection, participant, values, items
+            connection, participant, values, items, item_ids
         )
     except IntegrityError:
         return None  # the same phone joined meanwhile: the session's path resumes it
@@ -933,13 +947,18 @@ def _autocommit_on_a_server(connection: Connection) -> None:
 
 
 def _write_new(
-    connection: Connection, participant: dict, values: dict, items: list[DrawnItem]
+    connection: Connection,
+    participant: dict,
+    values: dict,
+    items: list[DrawnItem],
+    item_ids: bool = True,
 ) -> tuple[int, int, dict[int, int]]:
     """Insert a new participant, its attempt and the attempt's items, committed: on
     PostgreSQL as one INSERT chain, on SQLite as three INSERTs prepared beforehand (from
     the first to the commit the writer lock is held). Returns the participant's id, the
-    attempt's and the items' (by position). ``connection`` is in autocommit on a server
-    and outside a transaction on SQLite (_autocommit_on_a_server)."""
+    attempt's and the items' (by position; on SQLite only with ``item_ids``, else {}).
+    ``connection`` is in autocommit on a server and outside a transaction on SQLite
+    (_autocommit_on_a_server)."""
     if connection.dialect.name == "postgresql":
         written = _JOIN_WRITE.execute(
             {**participant, **values, "items": _item_rows(items)}, connection
@@ -949,7 +968,7 @@ def _write_new(
             written.attempt_id,
             {position: item_id for position, item_id in written.item_ids},
         )
-    insert_items, prepared = _prepared_items(values["token"], items, connection)
+    insert_items, prepared = _prepared_items(values["token"], items, connection, item_ids)
     with writes_now():
         connection.begin()  # BEGIN IMMEDIATE: the lock is held from here to the commit
     try:
