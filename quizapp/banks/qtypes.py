@@ -139,4 +139,6 @@ def remap_key(key: str, order: str) -> str:
     """Translate a bank answer key into display letters for permutation ``order``."""
     if not order:
         return key
+    if len(key) == 1:  # a single choice: no sorting (twenty of these in every join)
+        return LETTERS[order.index(key)]
     return "".join(sorted(LETTERS[order.index(letter)] for letter in key))

@@ -43,6 +43,8 @@ def _candidates_by_rule(competition: Competition) -> dict[int, list[int]]:
     return load_pool(competition, content=False).candidates
 
 
+_LETTER_INDEX = {letter: i for i, letter in enumerate(LETTERS)}
+
 # What a question's snapshot in an attempt is made of: type, stem, options, key, explanation.
 Content = tuple[str, str, list[str], str, str]
 _CONTENT_COLUMNS = (Question.stem, Question.options, Question.answer, Question.explanation)
@@ -220,7 +222,7 @@ def draw_items(
                 question_id=qid,
                 qtype=qtype,
                 stem=stem,
-                options=[texts[LETTERS.index(letter)] for letter in order],
+                options=[texts[_LETTER_INDEX[letter]] for letter in order],
                 option_order=order,
                 key=remap_key(answer, order),
                 points=points,
