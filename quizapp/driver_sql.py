@@ -54,6 +54,7 @@ class _Compiled:
             name: bind.effective_value for name, bind in binds.items() if not bind.required
         }
         self.required = frozenset(name for name, bind in binds.items() if bind.required)
+        self._places: dict[str, list[int]] = {}
         self.bind_processors: list[tuple[str, Callable]] = [
             (name, processor)
             for name, bind in binds.items()
@@ -68,6 +69,15 @@ class _Compiled:
             for i, column in enumerate(result_columns)
             if (processor := column.type.dialect_impl(dialect).result_processor(dialect, None))
         ]
+
+    def places(self, name: str) -> list[int]:
+        """The indices of parameter ``name`` in the positional values (it may recur)."""
+        places = self._places.get(name)
+        if places is None:
+            places = self._places[name] = [
+                i for i, position in enumerate(self.positions or ()) if position == name
+            ]
+        return places
 
     def parameters(self, values: dict[str, Any]) -> Sequence[Any] | dict[str, Any]:
         missing = self.required - values.keys()
@@ -149,6 +159,27 @@ class DriverStatement:
             row_type = type("Row", (Row,), {"__slots__": (), **columns})
             found = self._compiled[dialect] = (compiled, row_type)
         return found
+
+    def complete(self, prepared: Prepared, values: dict[str, Any]) -> Prepared:
+        """``prepared`` with the values of some of its parameters replaced (run through
+        their bind processors): those known only once the lock is held (an id just
+        inserted), set in the values prepared before it was taken."""
+        compiled, _row_type = self._for(prepared.dialect)
+        unknown = values.keys() - compiled.required
+        if unknown:
+            raise exc.ArgumentError(f"no parameter {sorted(unknown)}")
+        processors = dict(compiled.bind_processors)
+        values = {
+            name: processors[name](value) if name in processors else value
+            for name, value in values.items()
+        }
+        if compiled.positions is None:
+            return Prepared(prepared.dialect, {**prepared.params, **values})
+        params = list(prepared.params)
+        for name, value in values.items():
+            for i in compiled.places(name):
+                params[i] = value
+        return Prepared(prepared.dialect, tuple(params))
 
     def prepare(self, values: dict[str, Any], dialect: Dialect) -> Prepared:
         """The statement with ``values`` run through its bind processors, ready to

@@ -135,6 +135,32 @@ def test_values_prepared_beforehand_run_as_given_at_once(app, question):
     assert row.created_at == stamp
 
 
+def test_prepared_values_completed_later_set_every_occurrence(app, question):
+    """A parameter that recurs (an id in every row of a multi-row INSERT), prepared with a
+    placeholder and completed once known, goes through its bind processor everywhere."""
+    banks = QuestionBank.__table__
+    shared = {"organization_id": bindparam("org", type_=banks.c.organization_id.type)}
+    shared["created_at"] = bindparam("stamp", type_=banks.c.created_at.type)
+    statement = DriverStatement(
+        insert(banks)
+        .values(
+            [{"name": bindparam(f"name_{i}", type_=banks.c.name.type)} | shared for i in (0, 1)]
+        )
+        .returning(banks.c.name, banks.c.organization_id, banks.c.created_at)
+    )
+    org = db.session.scalar(select(banks.c.organization_id).where(banks.c.id == question.bank_id))
+    stamp = datetime(2026, 9, 15, 9, 0, 0, 500000, tzinfo=UTC)
+    placeholder = {"org": 0, "stamp": None, "name_0": "later 0", "name_1": "later 1"}
+    prepared = statement.prepare(placeholder, db.engine.dialect)
+    completed = statement.complete(prepared, {"org": org, "stamp": stamp})
+    rows = statement.execute(completed).rows
+    db.session.commit()
+    assert sorted(rows) == [("later 0", org, stamp), ("later 1", org, stamp)]
+    with pytest.raises(exc.ArgumentError, match="no parameter"):
+        statement.complete(prepared, {"nothing": 1})
+    db.session.rollback()
+
+
 def test_values_prepared_for_another_dialect_are_refused(question):
     from sqlalchemy.dialects import postgresql, sqlite
 

@@ -359,13 +359,10 @@ _INSERT_PARTICIPANT = _insert(
     _participants_table, _PARTICIPANT_COLUMNS, (_participants_table.c.id,)
 )
 _INSERT_ATTEMPT = _insert(_attempts_table, _ATTEMPT_COLUMNS, (_attempts_table.c.id,))
-# The items name their attempt by its token (a unique index), so that their values are
-# bound and processed before the first write, not while SQLite's writer lock is held.
-_ATTEMPT_OF_TOKEN = (
-    select(_attempts_table.c.id)
-    .where(_attempts_table.c.token == bindparam("attempt_token", type_=String))
-    .scalar_subquery()
-)
+# The items' values are bound and processed before the first write, not while SQLite's
+# writer lock is held; their attempt's id is set in them once it is inserted
+# (DriverStatement.complete).
+_ATTEMPT_ID = bindparam("attempt_id", type_=Integer)
 _INSERT_ITEMS: dict[tuple[int, bool], DriverStatement] = {}  # by number of items, ids
 # On PostgreSQL the items come as one JSON parameter, unpacked by json_to_recordset: a
 # VALUES list of 20 rows has 180 parameters, and psycopg converts a statement with more
@@ -379,7 +376,7 @@ _INSERT_ITEMS_FROM_JSON = DriverStatement(
     insert(_items_table)
     .from_select(
         ["attempt_id", *_ITEM_FIELDS],
-        select(_ATTEMPT_OF_TOKEN, *(_ITEMS_RECORDSET.c[name] for name in _ITEM_FIELDS)),
+        select(_ATTEMPT_ID, *(_ITEMS_RECORDSET.c[name] for name in _ITEM_FIELDS)),
     )
     .returning(_items_table.c.position, _items_table.c.id)
 )
@@ -396,7 +393,7 @@ def _insert_items(count: int, item_ids: bool = True) -> DriverStatement:
             _ITEM_FIELDS,
             (_items_table.c.position, _items_table.c.id) if item_ids else (),
             rows=count,
-            fixed={"attempt_id": _ATTEMPT_OF_TOKEN},
+            fixed={"attempt_id": _ATTEMPT_ID},
         )
     return statement
 
@@ -470,25 +467,25 @@ def _start_attempt(
     built after the commit from the values written (no reload)."""
     values = _attempt_values(comp, event.id, number, now, elder, seed, max_score)
     connection = db.session.connection()
-    insert_items, prepared_items = _prepared_items(values["token"], items, connection)
+    prepared_items = _prepared_items(items, connection)
     # The writes: from here to the commit SQLite's writer lock is held.
     if isinstance(participant, dict):
         values["participant_id"] = _INSERT_PARTICIPANT.execute(participant, connection).rows[0][0]
     else:
         values["participant_id"] = participant.id
     attempt_id = _INSERT_ATTEMPT.execute(values, connection).rows[0][0]
-    ids = dict(insert_items.execute(prepared_items, connection).rows)
+    ids = _write_items(prepared_items, attempt_id, connection)
     commit_keeping_state()
     return _stored_attempt(comp, event, values, attempt_id, items, ids)
 
 
 def _prepared_items(
-    token: str, items: list[DrawnItem], connection: Connection, item_ids: bool = True
+    items: list[DrawnItem], connection: Connection, item_ids: bool = True
 ) -> tuple[DriverStatement, Prepared]:
-    """The INSERT of an attempt's items (the attempt found by its token), with its values
-    processed: work done before the writer lock is taken. ``item_ids``: the INSERT
+    """The INSERT of an attempt's items with their values processed, work done before the
+    writer lock is taken; run it with :func:`_write_items`. ``item_ids``: the INSERT
     returns the items' ids by position (always on PostgreSQL: one statement either way)."""
-    params: dict = {"attempt_token": token}
+    params: dict = {"attempt_id": 0}  # set by _write_items
     if connection.dialect.name == "postgresql":
         insert_items = _INSERT_ITEMS_FROM_JSON
         params["items"] = _item_rows(items)
@@ -497,6 +494,16 @@ def _prepared_items(
         for names, item in zip(_item_param_names(len(items)), items, strict=True):
             params.update(zip(names, _item_values(item), strict=True))
     return insert_items, insert_items.prepare(params, connection.dialect)
+
+
+def _write_items(
+    prepared: tuple[DriverStatement, Prepared], attempt_id: int, connection: Connection
+) -> dict[int, int]:
+    """Run the items' INSERT of :func:`_prepared_items` for this attempt; their ids by
+    position (empty when it was prepared without them)."""
+    insert_items, values = prepared
+    values = insert_items.complete(values, {"attempt_id": attempt_id})
+    return dict(insert_items.execute(values, connection).rows)
 
 
 _item_values = attrgetter(*_ITEM_FIELDS)  # an item's values in _ITEM_FIELDS order
@@ -968,7 +975,7 @@ def _write_new(
             written.attempt_id,
             {position: item_id for position, item_id in written.item_ids},
         )
-    insert_items, prepared = _prepared_items(values["token"], items, connection, item_ids)
+    prepared = _prepared_items(items, connection, item_ids)
     with writes_now():
         connection.begin()  # BEGIN IMMEDIATE: the lock is held from here to the commit
     try:
@@ -976,7 +983,7 @@ def _write_new(
         attempt_id = _INSERT_ATTEMPT.execute(
             {**values, "participant_id": participant_id}, connection
         ).rows[0][0]
-        ids = dict(insert_items.execute(prepared, connection).rows)
+        ids = _write_items(prepared, attempt_id, connection)
         connection.commit()
     except BaseException:
         connection.rollback()
