@@ -132,6 +132,21 @@ def test_both_ranks_take_one_statement(crowd):
     assert len(sql) == 1 and sql[0].startswith("SELECT"), sql
 
 
+def test_the_count_searches_the_index_from_the_score_up(app, now):
+    """The rank's count reads only attempts scoring at least as much (a search of the
+    leaderboard index by score), not every finished attempt of the competition."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's query plan")
+    mine = {"b_cid": 1, "b_pid": 1, "b_score": 50, "b_duration": 1, "b_finished": now, "b_unit": 1}
+    connection = db.session.connection()
+    for statement in services._RANKS.values():
+        sql = statement.params(mine).compile(db.engine, compile_kwargs={"literal_binds": True})
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all()
+        searches = [row[3] for row in plan if "ix_attempts_board_top" in row[3]]
+        assert searches and all("score>?" in detail for detail in searches), plan
+    db.session.rollback()
+
+
 def test_the_index_keeps_each_finish_and_counts_a_lost_one_again_after_a_rebuild(
     crowd, redis_app, finish_one
 ):

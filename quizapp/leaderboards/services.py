@@ -213,13 +213,19 @@ def _ranks_statement(without_unit: bool):
     value, so that ix_participants_unit_id finds the unit's members, or IS NULL)."""
     score = bindparam("b_score", type_=Integer)
     duration = bindparam("b_duration", type_=Integer)
-    better = or_(
-        Attempt.score > score,
-        and_(Attempt.score == score, Attempt.duration_ms < duration),
-        and_(
-            Attempt.score == score,
-            Attempt.duration_ms == duration,
-            Attempt.finished_at < bindparam("b_finished", type_=Attempt.finished_at.type),
+    # Better: a higher score, or the same score in less time, or the same score and time
+    # submitted earlier. Written with ``score >= :score`` outside the OR, so that the
+    # index on (competition, status, score, ...) is searched from that score up instead
+    # of read whole for every submit (a submit at a start's end counted 5,000 rows).
+    better = and_(
+        Attempt.score >= score,
+        or_(
+            Attempt.score > score,
+            Attempt.duration_ms < duration,
+            and_(
+                Attempt.duration_ms == duration,
+                Attempt.finished_at < bindparam("b_finished", type_=Attempt.finished_at.type),
+            ),
         ),
     )
     competition = bindparam("b_cid", type_=Integer)
